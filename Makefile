@@ -1,0 +1,61 @@
+# WorldLand Cloud. `make run` brings up the platform locally; `make test` runs the test suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_VERSION ?= 3.12
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 3000
+PARAMETER_OVERRIDES ?=
+PYTEST_ARGS ?=
+export SAM_CLI_TELEMETRY := 0
+# pyenv keeps python3.12 off PATH unless a version names it.
+export PYENV_VERSION ?= $(shell pyenv versions --bare 2>/dev/null | grep -E '^$(PYTHON_VERSION)(\.[0-9]+)?$$' | tail -n1)
+
+REQUIREMENTS := layers/common/requirements.txt $(wildcard functions/*/requirements.txt)
+
+.PHONY: help setup run test lint format validate build deploy clean
+
+help:
+	@echo "make run       the whole platform on this machine (API on http://127.0.0.1:$(PORT))"
+	@echo "make test      the test suite (unit, integration, end-to-end on the local stack)"
+	@echo "make lint      ruff check + format check"
+	@echo "make validate  sam validate and sam validate --lint"
+	@echo "make build     sam build"
+	@echo "make deploy    sam deploy (needs AWS credentials)"
+
+$(VENV)/.installed: pyproject.toml $(REQUIREMENTS)
+	@command -v python$(PYTHON_VERSION) >/dev/null || { echo "python$(PYTHON_VERSION) not found (pyenv install $(PYTHON_VERSION)?)"; exit 1; }
+	test -x $(PY) || python$(PYTHON_VERSION) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=25.1"
+	$(PY) -m pip install --quiet $(addprefix -r ,$(REQUIREMENTS)) --group dev
+	touch $@
+
+setup: $(VENV)/.installed
+
+run: setup
+	$(PY) -m tests.local_stack --port $(PORT) --parameter-overrides "$(PARAMETER_OVERRIDES)"
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+validate: setup
+	$(VENV)/bin/sam validate --region us-east-1
+	$(VENV)/bin/sam validate --lint --region us-east-1
+
+build: setup
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/sam build
+
+deploy: build
+	$(VENV)/bin/sam deploy $(if $(wildcard .aws-sam/build.toml),,--guided)
+
+clean:
+	rm -rf .aws-sam .pytest_cache .ruff_cache .local

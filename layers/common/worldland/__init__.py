@@ -1,0 +1,1 @@
+"""WorldLand Cloud's shared domain: models, settings, DynamoDB access, allocation and auth."""

@@ -1,0 +1,1 @@
+"""Domain logic: pure functions over models, handed their repositories; no AWS imports."""
