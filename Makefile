@@ -19,7 +19,7 @@ REQUIREMENTS := layers/common/requirements.txt $(wildcard functions/*/requiremen
 help:
 	@echo "make run       the whole platform on this machine (API on http://127.0.0.1:$(PORT))"
 	@echo "make test      the test suite (unit, integration, end-to-end on the local stack)"
-	@echo "make lint      ruff check + format check"
+	@echo "make lint      ruff check, ruff format --check, mypy (strict) on the layer"
 	@echo "make validate  sam validate and sam validate --lint"
 	@echo "make build     sam build"
 	@echo "make deploy    sam deploy (needs AWS credentials)"
@@ -42,6 +42,7 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: setup
 	$(VENV)/bin/ruff check --fix .

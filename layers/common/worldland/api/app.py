@@ -16,12 +16,12 @@ from worldland.models.common import FORMAT_HINTS, ErrorDetail, ErrorInfo, ErrorR
 from worldland.observability import logger
 
 
-def error_response(status: int, code: str, message: str, details: list[ErrorDetail] | None = None) -> Response:
+def error_response(status: int, code: str, message: str, details: list[ErrorDetail] | None = None) -> Response[str]:
     body = ErrorResponse(error=ErrorInfo(code=code, message=message, details=details or []))
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body.model_dump_json())
 
 
-def json_response(status: int, body: BaseModel) -> Response:
+def json_response[M: BaseModel](status: int, body: M) -> Response[M]:
     # The model itself: Powertools validates it against the route's Response[...] type and serializes it.
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
 
@@ -74,30 +74,30 @@ def create_app(*routers: Router) -> APIGatewayRestResolver:
     app = APIGatewayRestResolver(enable_validation=True)
 
     @app.exception_handler(DomainError)
-    def _domain(error: DomainError) -> Response:
+    def _domain(error: DomainError) -> Response[str]:
         details = [ErrorDetail(field=d.field, issue=d.issue) for d in error.details]
         return error_response(error.status, error.code, error.message, details)
 
     @app.exception_handler(RequestValidationError)
-    def _invalid(error: RequestValidationError) -> Response:
+    def _invalid(error: RequestValidationError) -> Response[str]:
         details = [ErrorDetail(field=_field(tuple(e.get("loc", ()))), issue=_issue(e)) for e in error.errors()]
         summary = "; ".join(f"{d.field} {d.issue}" for d in details[:3])
         return error_response(422, "validation_error", f"The request is invalid: {summary}.", details)
 
     @app.exception_handler(BadPageToken)
-    def _bad_token(_: BadPageToken) -> Response:
+    def _bad_token(_: BadPageToken) -> Response[str]:
         issue = "is not a token this list handed out"
         return error_response(
             422, "invalid_page_token", f"next_token {issue}.", [ErrorDetail(field="next_token", issue=issue)]
         )
 
     @app.exception_handler(StorageError)
-    def _storage(_: StorageError) -> Response:
+    def _storage(_: StorageError) -> Response[str]:
         logger.exception("storage failed")
         return error_response(503, "service_unavailable", "Storage is busy or unavailable; retry shortly.")
 
     @app.not_found
-    def _no_route(_: NotFoundError) -> Response:
+    def _no_route(_: NotFoundError) -> Response[str]:
         return error_response(404, "not_found", "No such route.")
 
     for router in routers:

@@ -59,7 +59,7 @@ def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def to_value(value: Any) -> dict[str, Any]:
-    return _serializer.serialize(plain(value))
+    return dict(_serializer.serialize(plain(value)))
 
 
 def from_item(item: Mapping[str, Any]) -> dict[str, Any]:

@@ -71,7 +71,7 @@ class JobRepository:
         Raises TransactionCancelled (reasons in PROVIDER_ITEM / JOB_ITEM / IDEMPOTENCY_ITEM order).
         """
         memory_mb = job.memory_gb * 1024
-        actions: list[dict[str, Any]] = [
+        actions: list[Any] = [
             {
                 "Update": {
                     "TableName": self.providers_table,
@@ -136,7 +136,7 @@ class JobRepository:
         names = {f"#f{i}": name for i, name in enumerate(sets)}
         values = {f":f{i}": ddb.to_value(value) for i, value in enumerate(sets.values())}
         holding = {f":h{i}": {"S": s.value} for i, s in enumerate(HOLDING)}
-        actions: list[dict[str, Any]] = [
+        actions: list[Any] = [
             {
                 "Update": {
                     "TableName": self.jobs_table,

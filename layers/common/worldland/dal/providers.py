@@ -51,7 +51,9 @@ class ProviderRepository:
         ids = list(dict.fromkeys(provider_ids))
         found: dict[str, ProviderRecord] = {}
         for start in range(0, len(ids), 100):
-            request = {self.providers_table: {"Keys": [{"provider_id": {"S": i}} for i in ids[start : start + 100]]}}
+            request: dict[str, Any] = {
+                self.providers_table: {"Keys": [{"provider_id": {"S": i}} for i in ids[start : start + 100]]}
+            }
             while request:
                 with ddb.translated_errors():
                     answer = ddb.client().batch_get_item(RequestItems=request)
@@ -119,7 +121,7 @@ class ProviderRepository:
     def create(self, record: ProviderRecord) -> None:
         """Write a new provider and its listings together; ConditionFailed if the id exists."""
         item = ddb.to_item(record.model_dump()) | {VERSION: {"N": "0"}}
-        actions: list[dict[str, Any]] = [
+        actions: list[Any] = [
             {
                 "Put": {
                     "TableName": self.providers_table,
@@ -149,7 +151,7 @@ class ProviderRepository:
         names = {f"#f{i}": name for i, name in enumerate(fields)}
         values = {f":f{i}": ddb.to_value(value) for i, value in enumerate(fields.values())}
         sets = ", ".join(f"#f{i} = :f{i}" for i in range(len(fields)))
-        actions: list[dict[str, Any]] = [
+        actions: list[Any] = [
             {
                 "Update": {
                     "TableName": self.providers_table,
@@ -228,6 +230,6 @@ class ProviderRepository:
         return {"Put": {"TableName": self.gpus_table, "Item": item}}
 
     @staticmethod
-    def _transact(actions: list[dict[str, Any]]) -> None:
+    def _transact(actions: list[Any]) -> None:
         with ddb.translated_errors():
             ddb.client().transact_write_items(TransactItems=actions)

@@ -128,6 +128,7 @@ def _candidates(request: CreateJobRequest, providers: ProviderRepository) -> Ite
             raise provider_not_found(request.provider_id)
         yield provider, _model_on(provider, wanted, request)
         return
+    pool: Iterable[ProviderRecord]
     if wanted:
         pool = providers.batch_get(providers.listings_for_model(wanted)).values()
     else:
@@ -202,7 +203,7 @@ def _crypt(password: str) -> str:
     # platform never stores the password itself.
     from passlib.hash import sha512_crypt
 
-    return sha512_crypt.using(rounds=50_000).hash(password)
+    return str(sha512_crypt.using(rounds=50_000).hash(password))
 
 
 def get_job(job_id: str, owner: str, jobs: JobRepository) -> JobRecord:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from worldland.dal.errors import ConditionFailed, TransactionCancelled
 from worldland.dal.providers import ProviderRepository
@@ -181,7 +183,7 @@ def _matches(record: ProviderRecord, query: ProviderSearch, model: str | None) -
     )
 
 
-def _sort_key(sort: str, model: str | None):
+def _sort_key(sort: str, model: str | None) -> Callable[[ProviderRecord], tuple[Any, ...]]:
     if sort == "-price":
         return lambda r: (-r.gpu_price_per_hour, r.provider_id)
     if sort == "gpus":

@@ -37,9 +37,9 @@ _REJECTIONS = {
 
 
 def checksum(address: str) -> str:
-    from eth_utils import to_checksum_address  # loaded only by the sign-in function
+    from eth_utils.address import to_checksum_address  # loaded only by the sign-in function
 
-    return to_checksum_address(address)
+    return str(to_checksum_address(address))
 
 
 def issue_nonce(address: str, settings: Settings, nonces: NonceRepository, now: datetime) -> NonceResponse:
