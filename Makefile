@@ -14,7 +14,7 @@ export PYENV_VERSION ?= $(shell pyenv versions --bare 2>/dev/null | grep -E '^$(
 
 REQUIREMENTS := layers/common/requirements.txt $(wildcard functions/*/requirements.txt)
 
-.PHONY: help setup run test lint format validate build deploy clean
+.PHONY: help setup run test lint format validate build deploy clean docker-engine lambda-base-image
 
 help:
 	@echo "make run       the whole platform on this machine (API on http://127.0.0.1:$(PORT))"
@@ -23,6 +23,8 @@ help:
 	@echo "make validate  sam validate and sam validate --lint"
 	@echo "make build     sam build"
 	@echo "make deploy    sam deploy (needs AWS credentials)"
+	@echo "make docker-engine      a running Docker engine (installs docker.io / debootstrap if missing)"
+	@echo "make lambda-base-image  the Lambda python3.12 base image for sam local (built here if it cannot be pulled)"
 
 $(VENV)/.installed: pyproject.toml $(REQUIREMENTS)
 	@command -v python$(PYTHON_VERSION) >/dev/null || { echo "python$(PYTHON_VERSION) not found (pyenv install $(PYTHON_VERSION)?)"; exit 1; }
@@ -36,8 +38,15 @@ setup: $(VENV)/.installed
 run: setup
 	$(PY) -m tests.local_stack --port $(PORT) --parameter-overrides "$(PARAMETER_OVERRIDES)"
 
-test: setup
+test: setup docker-engine lambda-base-image
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# `sam local invoke` / `start-api` (and tests/sam_local) need a Docker engine and the Lambda base image.
+docker-engine:
+	bash .ci/ensure-docker.sh
+
+lambda-base-image: docker-engine
+	bash tests/sam_local/lambda_base_image.sh
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -38,7 +38,7 @@ _CfnLoader.add_multi_constructor(
 
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    return yaml.load((ROOT / "template.yaml").read_text(), _CfnLoader)  # noqa: S506 - a SafeLoader subclass
+    return yaml.load((ROOT / "template.yaml").read_text(), _CfnLoader)  # a SafeLoader subclass
 
 
 def resources(template: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -62,14 +62,14 @@ def test_every_function_has_code_a_handler_and_a_sample_event(template: dict[str
     assert {"AuthFunction", "AuthorizerFunction", "ProvidersFunction", "JobsFunction", "NodesFunction"} <= set(
         functions
     )
-    samples = {p.stem.split("_")[0] for p in EVENTS.glob("*.json")}
+    samples = [p.stem for p in EVENTS.glob("*.json")]
     for name, function in functions.items():
         code = ROOT / function["Properties"]["CodeUri"]
         module, _, handler = function["Properties"]["Handler"].partition(".")
         source = (code / f"{module}.py").read_text()
         assert f"def {handler}(" in source, name
         assert (code / "requirements.txt").exists(), name
-        assert code.name in samples, f"{name} has no events/{code.name}_*.json sample"
+        assert any(s.startswith(f"{code.name}_") for s in samples), f"{name} has no events/{code.name}_*.json"
 
 
 def test_layer_is_built_by_sam_from_its_own_folder(template: dict[str, Any]) -> None:

@@ -67,10 +67,19 @@ def _clear_cold_start_caches() -> None:
     from aws_lambda_powertools.utilities import parameters
 
     from worldland.api import deps
-    from worldland.dal import dynamodb
+    from worldland.dal import commands, dynamodb
     from worldland.settings import get_settings
 
-    for cached in (dynamodb.client, deps.providers, deps.jobs, deps.nonces, get_settings):
+    for cached in (
+        dynamodb.client,
+        commands.client,
+        commands._queue_url,
+        deps.providers,
+        deps.jobs,
+        deps.nonces,
+        deps.command_queues,
+        get_settings,
+    ):
         cached.cache_clear()
     parameters.clear_caches()
 
@@ -79,15 +88,47 @@ def _template_resources() -> dict[str, Any]:
     class Loader(yaml.SafeLoader):
         pass
 
-    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    def intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+        if suffix == "GetAtt" and isinstance(node, yaml.ScalarNode):
+            return {"Fn::GetAtt": loader.construct_scalar(node).split(".", 1)}
+        return None
+
+    Loader.add_multi_constructor("!", intrinsic)
     return yaml.load((ROOT / "template.yaml").read_text(), Loader)["Resources"]
+
+
+def _create_queues(resources: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """The template's queues, dead-letter queues first (their ARNs go into redrive policies)."""
+    sqs = boto3.client("sqs")
+    made: dict[str, dict[str, str]] = {}
+    queues = {k: v for k, v in resources.items() if v["Type"] == "AWS::SQS::Queue"}
+    for logical_id in sorted(queues, key=lambda k: "RedrivePolicy" in queues[k].get("Properties", {})):
+        properties = queues[logical_id].get("Properties", {})
+        fifo = bool(properties.get("FifoQueue"))
+        attributes = {"FifoQueue": "true"} if fifo else {}
+        if "VisibilityTimeout" in properties:
+            attributes["VisibilityTimeout"] = str(properties["VisibilityTimeout"])
+        if "RedrivePolicy" in properties:
+            target = properties["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+            attributes["RedrivePolicy"] = json.dumps(
+                {
+                    "deadLetterTargetArn": made[target]["arn"],
+                    "maxReceiveCount": properties["RedrivePolicy"]["maxReceiveCount"],
+                }
+            )
+        url = sqs.create_queue(QueueName=f"it-{logical_id}" + (".fifo" if fifo else ""), Attributes=attributes)[
+            "QueueUrl"
+        ]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        made[logical_id] = {"url": url, "arn": arn}
+    return made
 
 
 class Lambdas:
     """Invoke the real handlers the way Lambda does: an event and a context in, a proxy answer out."""
 
-    def __call__(self, function: str, event: dict[str, Any]) -> Any:
-        return _handler_module(function).lambda_handler(event, LambdaContext())
+    def __call__(self, function: str, event: dict[str, Any], context: LambdaContext | None = None) -> Any:
+        return _handler_module(function).lambda_handler(event, context or LambdaContext())
 
     def http(self, function: str, event: dict[str, Any]) -> Answer:
         raw = self(function, event)
@@ -113,15 +154,19 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
             names[logical_id] = f"it-{logical_id}"
             dynamodb.create_table(TableName=names[logical_id], **properties)
         secret = boto3.client("secretsmanager").create_secret(Name="it-token", SecretString=uuid.uuid4().hex * 2)
+        queues = _create_queues(template)
         for logical_id, variable in ENV_BY_TABLE.items():
             monkeypatch.setenv(variable, names[logical_id])
         monkeypatch.setenv("TOKEN_SECRET_ARN", secret["ARN"])
+        monkeypatch.setenv("COMMAND_QUEUE_PREFIX", "it-cmd-")
+        monkeypatch.setenv("COMMANDS_DLQ_ARN", queues["CommandsDeadLetterQueue"]["arn"])
+        monkeypatch.setenv("EXPIRY_QUEUE_URL", queues["ExpiryQueue"]["url"])
         monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "worldland")
         monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "WorldLand")
         monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
         monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
         _clear_cold_start_caches()
-        yield names | {"TokenSecret": secret["ARN"]}
+        yield names | {"TokenSecret": secret["ARN"]} | {k: v["url"] for k, v in queues.items()}
         _clear_cold_start_caches()
 
 

@@ -25,7 +25,14 @@ ORDER = [
     "jobs_create",
     "jobs_list",
     "jobs_get",
+    "commands_poll",
+    "commands_ack",
+    "nodes_job_report",
     "jobs_delete",
+    "staleness_schedule",
+    "expiry_sweep_schedule",
+    "expiry_sqs",
+    "command_failures_sqs",
     "docs_openapi",
 ]
 
@@ -40,6 +47,12 @@ def test_samples_are_api_gateway_proxy_events_for_their_routes() -> None:
         if name.startswith("authorizer"):
             assert event["type"] == "TOKEN"
             assert event["methodArn"].startswith("arn:aws:execute-api:")
+            continue
+        if name.endswith("_schedule"):
+            assert event["detail-type"] == "Scheduled Event"
+            continue
+        if name.endswith("_sqs"):
+            assert all(r["eventSource"] == "aws:sqs" for r in event["Records"])
             continue
         assert event["path"].startswith("/api/v1/"), name
         assert event["requestContext"]["resourcePath"] == event["resource"], name
@@ -93,8 +106,25 @@ def test_samples_replay_in_order(lambdas: Lambdas, aws: dict[str, str]) -> None:
     assert lambdas.http("jobs", sample_event("jobs_get")).status == 404
     real_get = proxy_event(sample_event("jobs_get"), path_parameters={"job_id": job_id})
     assert lambdas.http("jobs", real_get).body["status"] == "Pending"
+
+    (start,) = lambdas.http("commands", sample_event("commands_poll")).body["commands"]
+    assert (start["type"], start["job_id"]) == ("start_rental", job_id)
+    # The ack sample's receipt is not a live one: it is reported back as failed, nothing else happens.
+    acked = lambdas.http("commands", sample_event("commands_ack"))
+    assert acked.body == {"acknowledged": 0, "failed": ["AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a0"]}
+    assert lambdas.http("nodes", sample_event("nodes_job_report")).status == 404  # the sample job id
+    report = sample_event("nodes_job_report")
+    real_report = proxy_event(report, path_parameters=report["pathParameters"] | {"job_id": job_id})
+    assert lambdas.http("nodes", real_report).body["status"] == "Running"
+
     real_delete = proxy_event(sample_event("jobs_delete"), path_parameters={"job_id": job_id})
     assert lambdas.http("jobs", real_delete).status == 202
+
+    assert lambdas("staleness", sample_event("staleness_schedule")) == {"offline": 0, "failed_jobs": 0}
+    assert lambdas("expiry_sweep", sample_event("expiry_sweep_schedule")) == {"queued": 0}
+    # The queue samples name a job that does not exist: handled, nothing to do, no retry asked for.
+    assert lambdas("expiry", sample_event("expiry_sqs")) == {"batchItemFailures": []}
+    assert lambdas("command_failures", sample_event("command_failures_sqs")) == {"batchItemFailures": []}
 
     docs = lambdas.http("docs", sample_event("docs_openapi"))
     assert docs.status == 200

@@ -21,6 +21,15 @@ class Settings(BaseModel):
     nonce_ttl_seconds: int = Field(default=300, ge=1)
     token_ttl_seconds: int = Field(default=3600, ge=1)
     idempotency_ttl_seconds: int = Field(default=86400, ge=1)
+    command_queue_prefix: str = "worldland-cmd-"
+    commands_dlq_arn: str = ""
+    command_ack_timeout_seconds: int = Field(default=60, ge=1)
+    command_max_deliveries: int = Field(default=5, ge=1)
+    expiry_queue_url: str = ""
+    heartbeat_stale_seconds: int = Field(default=120, ge=1)
+    staleness_check_seconds: int = Field(default=30, ge=1)
+    provider_loss_grace_seconds: int = Field(default=600, ge=0)
+    expiry_sweep_seconds: int = Field(default=30, ge=1)
 
     @classmethod
     def from_env(cls) -> Settings:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
+from worldland import clock
 from worldland.api import deps
 from worldland.dal.secrets import secret_string
 from worldland.domain import signin
 from worldland.models.auth import LoginRequest, LoginResponse, NonceRequest, NonceResponse
-from worldland.models.common import utc_now
 from worldland.settings import get_settings
 
 router = Router()
@@ -16,7 +16,7 @@ router = Router()
 
 @router.post("/api/v1/auth/nonce", summary="Get a single-use nonce and the SIWE message to sign", tags=["auth"])
 def create_nonce(request: NonceRequest) -> NonceResponse:
-    return signin.issue_nonce(request.address, get_settings(), deps.nonces(), utc_now())
+    return signin.issue_nonce(request.address, get_settings(), deps.nonces(), clock.now())
 
 
 @router.post(
@@ -28,4 +28,4 @@ def create_nonce(request: NonceRequest) -> NonceResponse:
 def login(request: LoginRequest) -> LoginResponse:
     settings = get_settings()
     secret = secret_string(settings.token_secret_arn)
-    return signin.login(request, settings, deps.nonces(), secret, utc_now())
+    return signin.login(request, settings, deps.nonces(), secret, clock.now())

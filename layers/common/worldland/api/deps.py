@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from worldland.dal.commands import CommandQueues
 from worldland.dal.jobs import JobRepository
 from worldland.dal.nonces import NonceRepository
 from worldland.dal.providers import ProviderRepository
@@ -25,3 +26,11 @@ def jobs() -> JobRepository:
 @lru_cache(maxsize=1)
 def nonces() -> NonceRepository:
     return NonceRepository(get_settings().nonces_table)
+
+
+@lru_cache(maxsize=1)
+def command_queues() -> CommandQueues:
+    s = get_settings()
+    return CommandQueues(
+        s.command_queue_prefix, s.commands_dlq_arn, s.command_ack_timeout_seconds, s.command_max_deliveries
+    )

@@ -9,11 +9,11 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.metrics import MetricUnit
 
+from worldland import clock
 from worldland.api import deps
 from worldland.api.app import caller_wallet, json_response
 from worldland.domain import jobs as domain
 from worldland.errors import InvalidInput
-from worldland.models.common import utc_now
 from worldland.models.jobs import CreateJobRequest, Job, JobCreated, JobList
 from worldland.observability import logger, metrics
 from worldland.settings import get_settings
@@ -43,7 +43,14 @@ def _idempotency_key() -> str | None:
 def create_job(request: CreateJobRequest) -> Response[JobCreated]:
     owner = caller_wallet(router)
     job, created = domain.create_job(
-        request, owner, _idempotency_key(), deps.jobs(), deps.providers(), get_settings(), utc_now()
+        request,
+        owner,
+        _idempotency_key(),
+        deps.jobs(),
+        deps.providers(),
+        deps.command_queues(),
+        get_settings(),
+        clock.now(),
     )
     if created:
         metrics.add_metric(name="JobsCreated", unit=MetricUnit.Count, value=1)
@@ -74,7 +81,7 @@ def get_job(job_id: JobId) -> Job:
     responses={202: {"description": "Terminating"}, 200: {"description": "It had already ended"}},
 )
 def delete_job(job_id: JobId) -> Response[Job]:
-    job, accepted = domain.delete_job(job_id, caller_wallet(router), deps.jobs(), utc_now())
+    job, accepted = domain.delete_job(job_id, caller_wallet(router), deps.jobs(), deps.command_queues(), clock.now())
     if accepted:
         logger.info("job terminating", job_id=job_id)
     return json_response(202 if accepted else 200, job)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from worldland.dal import dynamodb as ddb
@@ -9,6 +10,9 @@ from worldland.models.jobs import JobRecord, JobStatus
 
 OWNER_INDEX = "OwnerIndex"
 PROVIDER_INDEX = "ProviderIndex"
+EXPIRY_INDEX = "ExpiryIndex"
+# Jobs that hold resources carry this attribute and so appear in the sparse ExpiryIndex.
+EXPIRY_BUCKET = "active"
 HOLDING = [JobStatus.AWAITING_PAYMENT, JobStatus.PENDING, JobStatus.STARTING, JobStatus.RUNNING]
 
 
@@ -99,7 +103,7 @@ class JobRepository:
             {
                 "Put": {
                     "TableName": self.jobs_table,
-                    "Item": ddb.to_item(job.model_dump()),
+                    "Item": ddb.to_item(job.model_dump() | {"expiry_bucket": EXPIRY_BUCKET}),
                     "ConditionExpression": "attribute_not_exists(job_id)",
                 }
             },
@@ -141,7 +145,9 @@ class JobRepository:
                 "Update": {
                     "TableName": self.jobs_table,
                     "Key": {"job_id": {"S": job.job_id}},
-                    "UpdateExpression": "SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(sets))),
+                    "UpdateExpression": "SET "
+                    + ", ".join(f"#f{i} = :f{i}" for i in range(len(sets)))
+                    + " REMOVE expiry_bucket",
                     "ConditionExpression": (
                         f"attribute_exists(job_id) AND released = :no AND #st IN ({', '.join(holding)})"
                     ),
@@ -172,3 +178,55 @@ class JobRepository:
         ]
         with ddb.translated_errors():
             ddb.client().transact_write_items(TransactItems=actions)
+
+    def transition(
+        self, job_id: str, from_statuses: list[JobStatus], fields: dict[str, Any], remove: tuple[str, ...] = ()
+    ) -> JobRecord:
+        """Set fields on a job that is in one of `from_statuses`; ConditionFailed otherwise."""
+        names = {f"#f{i}": name for i, name in enumerate(fields)}
+        values = {f":f{i}": ddb.to_value(value) for i, value in enumerate(fields.values())}
+        allowed = {f":s{i}": {"S": s.value} for i, s in enumerate(from_statuses)}
+        expression = "SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(fields)))
+        if remove:
+            expression += " REMOVE " + ", ".join(remove)
+        with ddb.translated_errors():
+            answer = ddb.client().update_item(
+                TableName=self.jobs_table,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression=expression,
+                ConditionExpression=f"attribute_exists(job_id) AND #st IN ({', '.join(allowed)})",
+                ExpressionAttributeNames=names | {"#st": "status"},
+                ExpressionAttributeValues=values | allowed,
+                ReturnValues="ALL_NEW",
+            )
+        return _job(answer["Attributes"])
+
+    def expiring(self, now: datetime, limit: int = 1000) -> list[str]:
+        """Ids of jobs that hold resources and whose expires_at has passed, oldest first."""
+        args: dict[str, Any] = {
+            "TableName": self.jobs_table,
+            "IndexName": EXPIRY_INDEX,
+            "KeyConditionExpression": "expiry_bucket = :b AND expires_at <= :now",
+            "ExpressionAttributeValues": {":b": {"S": EXPIRY_BUCKET}, ":now": ddb.to_value(now)},
+            "Limit": limit,
+        }
+        with ddb.translated_errors():
+            answer = ddb.client().query(**args)
+        return [item["job_id"]["S"] for item in answer.get("Items", [])]
+
+    def holding_on_provider(self, provider_id: str) -> list[JobRecord]:
+        """The provider's jobs that still hold resources."""
+        holding = {f":h{i}": {"S": s.value} for i, s in enumerate(HOLDING)}
+        args: dict[str, Any] = {
+            "TableName": self.jobs_table,
+            "IndexName": PROVIDER_INDEX,
+            "KeyConditionExpression": "provider_id = :p",
+            "FilterExpression": f"#st IN ({', '.join(holding)})",
+            "ExpressionAttributeNames": {"#st": "status"},
+            "ExpressionAttributeValues": {":p": {"S": provider_id}} | holding,
+        }
+        jobs: list[JobRecord] = []
+        with ddb.translated_errors():
+            for page in ddb.client().get_paginator("query").paginate(**args):
+                jobs += [_job(item) for item in page.get("Items", [])]
+        return jobs

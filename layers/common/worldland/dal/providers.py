@@ -11,6 +11,7 @@ from worldland.dal.errors import ConditionFailed
 from worldland.models.providers import MiningReport, ProviderRecord, ProviderStatus
 
 STATUS_PRICE_INDEX = "StatusPriceIndex"
+STATUS_HEARTBEAT_INDEX = "StatusHeartbeatIndex"
 MODEL_PRICE_INDEX = "ModelPriceIndex"
 # Registration re-writes the counters; it is conditioned on this attribute, which every
 # allocation and release bumps, so a registration never overwrites a concurrent allocation.
@@ -116,6 +117,42 @@ class ProviderRepository:
             for page in ddb.client().get_paginator("query").paginate(**args):
                 ids += [item["provider_id"]["S"] for item in page.get("Items", [])]
         return ids
+
+    def heartbeat_older_than(self, status: ProviderStatus, cutoff: datetime) -> list[tuple[str, str]]:
+        """(provider_id, last_heartbeat) of providers in `status` whose last heartbeat is before `cutoff`."""
+        args: dict[str, Any] = {
+            "TableName": self.providers_table,
+            "IndexName": STATUS_HEARTBEAT_INDEX,
+            "KeyConditionExpression": "#s = :s AND last_heartbeat < :cutoff",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":s": {"S": status.value}, ":cutoff": ddb.to_value(cutoff)},
+        }
+        found: list[tuple[str, str]] = []
+        with ddb.translated_errors():
+            for page in ddb.client().get_paginator("query").paginate(**args):
+                found += [(i["provider_id"]["S"], i["last_heartbeat"]["S"]) for i in page.get("Items", [])]
+        return found
+
+    def mark_offline(self, provider_id: str, seen_heartbeat: str, now: datetime) -> bool:
+        """Available -> Offline, unless a heartbeat arrived since `seen_heartbeat` (then False)."""
+        try:
+            with ddb.translated_errors():
+                ddb.client().update_item(
+                    TableName=self.providers_table,
+                    Key={"provider_id": {"S": provider_id}},
+                    UpdateExpression="SET #s = :offline, offline_since = :now",
+                    ConditionExpression="#s = :available AND last_heartbeat = :seen",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={
+                        ":offline": {"S": ProviderStatus.OFFLINE.value},
+                        ":available": {"S": ProviderStatus.AVAILABLE.value},
+                        ":seen": {"S": seen_heartbeat},
+                        ":now": ddb.to_value(now),
+                    },
+                )
+        except ConditionFailed:
+            return False
+        return True
 
     # ------------------------------------------------------------------ writes
     def create(self, record: ProviderRecord) -> None:

@@ -3,30 +3,23 @@
 from __future__ import annotations
 
 import hashlib
-import random
 import secrets
-import time
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from worldland.dal.commands import CommandQueues
 from worldland.dal.errors import TransactionCancelled
 from worldland.dal.jobs import JobRepository
 from worldland.dal.providers import ProviderRepository
 from worldland.domain.gpu_models import gpu_label
+from worldland.domain.lifecycle import dispatch_start, end_job
 from worldland.domain.providers import not_found as provider_not_found
+from worldland.domain.retry import ATTEMPTS, backoff
 from worldland.errors import Conflict, InvalidInput, NotFound
 from worldland.models.jobs import ENDED_STATUSES, CreateJobRequest, Job, JobCreated, JobList, JobRecord, JobStatus
 from worldland.models.providers import ProviderRecord, ProviderStatus
 from worldland.settings import Settings
-
-# DynamoDB cancels transactions that touch an item another transaction holds (TransactionConflict);
-# those are retried with jittered backoff, as AWS advises.
-_CONFLICT_RETRIES = 10
-
-
-def _backoff(attempt: int) -> None:
-    time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
 
 
 def _job_not_found(job_id: str) -> NotFound:
@@ -45,6 +38,7 @@ def create_job(
     idempotency_key: str | None,
     jobs: JobRepository,
     providers: ProviderRepository,
+    queues: CommandQueues,
     settings: Settings,
     now: datetime,
 ) -> tuple[JobCreated, bool]:
@@ -64,6 +58,7 @@ def create_job(
         idempotency = (key, int(now.timestamp()) + settings.idempotency_ttl_seconds) if key else None
         outcome = _allocate(job, idempotency, jobs)
         if outcome == "allocated":
+            dispatch_start(job, jobs, queues, now)
             generated = password if request.ssh_password is None else None
             return JobCreated(**job.to_public().model_dump(), ssh_password=generated), True
         if outcome == "replayed":
@@ -77,7 +72,7 @@ def create_job(
 
 
 def _allocate(job: JobRecord, idempotency: tuple[str, int] | None, jobs: JobRepository) -> str:
-    for attempt in range(_CONFLICT_RETRIES):
+    for attempt in range(ATTEMPTS):
         try:
             jobs.allocate(job, idempotency)
             return "allocated"
@@ -88,7 +83,7 @@ def _allocate(job: JobRecord, idempotency: tuple[str, int] | None, jobs: JobRepo
                 return "refused"
             if not cancelled.conflicted:
                 raise
-            _backoff(attempt)
+            backoff(attempt)  # TransactionConflict: another transaction held the item
     raise Conflict("allocation_contention", "Too many concurrent requests for this provider; retry shortly.")
 
 
@@ -218,20 +213,17 @@ def list_jobs(owner: str, jobs: JobRepository, limit: int, token: str | None) ->
     return JobList(jobs=[r.to_public() for r in records], next_token=next_token)
 
 
-def delete_job(job_id: str, owner: str, jobs: JobRepository, now: datetime) -> tuple[Job, bool]:
+def delete_job(job_id: str, owner: str, jobs: JobRepository, queues: CommandQueues, now: datetime) -> tuple[Job, bool]:
     """Ask for the job to end and give its resources back. Returns (job, accepted): accepted is
     False when the job had already ended."""
-    for attempt in range(_CONFLICT_RETRIES):
+    for _ in range(ATTEMPTS):
         job = get_job(job_id, owner, jobs)
         if job.status in ENDED_STATUSES:
             return job.to_public(), False
         if job.released:
             return job.to_public(), True  # already terminating: deleting again changes nothing
-        try:
-            jobs.end(job, JobStatus.TERMINATING, {"terminate_requested_at": now})
-        except TransactionCancelled as cancelled:
-            if cancelled.conflicted:
-                _backoff(attempt)
-            continue  # someone else ended or changed it first: read it again and answer from that
-        return job.model_copy(update={"status": JobStatus.TERMINATING}).to_public(), True
+        ended = end_job(job, JobStatus.TERMINATING, None, jobs, queues, now)
+        if ended is not None:
+            return ended.to_public(), True
+        # Another ender (expiry, a failure report) got there first: read it again and answer from that.
     raise Conflict("job_contention", "The job is changing too fast; retry.")

@@ -52,6 +52,10 @@ def not_found(provider_id: str) -> NotFound:
     return NotFound("provider_not_found", f"No provider {provider_id}.")
 
 
+def not_yours(provider_id: str) -> Forbidden:
+    return Forbidden("not_your_provider", f"Provider {provider_id} belongs to another wallet.")
+
+
 def register(request: RegisterRequest, wallet: str, repo: ProviderRepository, now: datetime) -> RegisterResponse:
     provider_id = request.provider_id or provider_id_for(wallet, request.spec.hostname)
     totals = gpu_totals(request.spec)
@@ -64,7 +68,7 @@ def register(request: RegisterRequest, wallet: str, repo: ProviderRepository, no
                 return RegisterResponse(provider_id=provider_id, status=record.status)
             old, version = found
             if old.wallet_addr != wallet:
-                raise Forbidden("not_your_provider", f"Provider {provider_id} belongs to another wallet.")
+                raise not_yours(provider_id)
             record = _resized(old, request, totals)
             repo.update_registration(record, version, dropped_models=set(old.gpu_total) - set(totals))
             return RegisterResponse(provider_id=provider_id, status=record.status)
@@ -131,7 +135,7 @@ def heartbeat(
         # One conditional write on the hot path; read only to say why it was refused.
         if repo.get(provider_id) is None:
             raise not_found(provider_id) from None
-        raise Forbidden("not_your_provider", f"Provider {provider_id} belongs to another wallet.") from None
+        raise not_yours(provider_id) from None
     return HeartbeatResponse(provider_id=provider_id, status=record.status, last_heartbeat=now)
 
 

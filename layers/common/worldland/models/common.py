@@ -25,10 +25,6 @@ FORMAT_HINTS = {
 }
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def format_time(value: datetime) -> str:
     # Fixed width (milliseconds, Z) so stored times sort as strings in index keys.
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"

@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from worldland.models.commands import Progress
 from worldland.models.common import ResourceId, UtcTime
 
 # A Docker image reference: [registry[:port]/]path[:tag][@sha256:digest].
@@ -82,6 +83,7 @@ class Job(BaseModel):
     ended_at: UtcTime | None = None
     ssh: SshInfo | None = None
     failure_reason: str | None = None
+    progress: Progress | None = Field(default=None, description="What the node is doing (image pull percent, ...).")
 
 
 class JobCreated(Job):
