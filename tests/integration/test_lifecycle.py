@@ -252,3 +252,13 @@ def test_delete_expiry_and_failure_of_one_job_release_once(lambdas: Lambdas, nod
     assert lambdas("expiry", expiry_event) == {"batchItemFailures": []}
     assert node.report(job_id, state="failed", reason="gone").body["status"] == "Terminated"
     assert in_use(lambdas, node.provider_id) == (0, 0, 0)
+
+
+def test_starting_report_without_progress_is_accepted(lambdas: Lambdas, node: Node) -> None:
+    # Found by the randomized test: a bare "starting" once tried to store a null progress.
+    customer = new_wallet().address
+    job_id = create_job(lambdas, node, customer)["job_id"]
+    node.report(job_id, state="starting", progress={"phase": "pulling", "percent": 10})
+    answer = node.report(job_id, state="starting")
+    assert answer.status == 200, answer.body
+    assert answer.body["progress"] is None

@@ -182,7 +182,9 @@ class JobRepository:
     def transition(
         self, job_id: str, from_statuses: list[JobStatus], fields: dict[str, Any], remove: tuple[str, ...] = ()
     ) -> JobRecord:
-        """Set fields on a job that is in one of `from_statuses`; ConditionFailed otherwise."""
+        """Set fields on a job that is in one of `from_statuses` (None removes); ConditionFailed otherwise."""
+        remove = (*remove, *(name for name, value in fields.items() if value is None))
+        fields = {name: value for name, value in fields.items() if value is not None}
         names = {f"#f{i}": name for i, name in enumerate(fields)}
         values = {f":f{i}": ddb.to_value(value) for i, value in enumerate(fields.values())}
         allowed = {f":s{i}": {"S": s.value} for i, s in enumerate(from_statuses)}
