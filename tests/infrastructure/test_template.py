@@ -10,35 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
+from tests.local_stack.template import load_template
 from tests.support import EVENTS, ROOT
 
 SAM = shutil.which("sam", path=str(Path(sys.executable).parent)) or shutil.which("sam")
 
 
-class _CfnLoader(yaml.SafeLoader):
-    pass
-
-
-# Keep short-form intrinsics as their long form so references can be checked.
-_CfnLoader.add_multi_constructor(
-    "!",
-    lambda loader, suffix, node: {
-        ("Ref" if suffix == "Ref" else f"Fn::{suffix}"): (
-            loader.construct_scalar(node)
-            if isinstance(node, yaml.ScalarNode)
-            else loader.construct_sequence(node)
-            if isinstance(node, yaml.SequenceNode)
-            else loader.construct_mapping(node)
-        )
-    },
-)
-
-
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    return yaml.load((ROOT / "template.yaml").read_text(), _CfnLoader)  # a SafeLoader subclass
+    return load_template(ROOT / "template.yaml").body
 
 
 def resources(template: dict[str, Any], kind: str) -> dict[str, Any]:

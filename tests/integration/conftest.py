@@ -6,7 +6,6 @@ import base64
 import copy
 import importlib.util
 import json
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -14,19 +13,12 @@ from typing import Any
 
 import boto3
 import pytest
-import yaml
 from moto import mock_aws
 
+from tests.local_stack.provision import provision
+from tests.local_stack.template import load_template
 from tests.support import ROOT
 
-ENV_BY_TABLE = {
-    "ProvidersTable": "PROVIDERS_TABLE",
-    "ProviderGpusTable": "PROVIDER_GPUS_TABLE",
-    "JobsTable": "JOBS_TABLE",
-    "NoncesTable": "NONCES_TABLE",
-    "IdempotencyTable": "IDEMPOTENCY_TABLE",
-}
-TABLE_KEYS = ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "LocalSecondaryIndexes", "BillingMode")
 _modules: dict[str, ModuleType] = {}
 
 
@@ -84,46 +76,6 @@ def _clear_cold_start_caches() -> None:
     parameters.clear_caches()
 
 
-def _template_resources() -> dict[str, Any]:
-    class Loader(yaml.SafeLoader):
-        pass
-
-    def intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-        if suffix == "GetAtt" and isinstance(node, yaml.ScalarNode):
-            return {"Fn::GetAtt": loader.construct_scalar(node).split(".", 1)}
-        return None
-
-    Loader.add_multi_constructor("!", intrinsic)
-    return yaml.load((ROOT / "template.yaml").read_text(), Loader)["Resources"]
-
-
-def _create_queues(resources: dict[str, Any]) -> dict[str, dict[str, str]]:
-    """The template's queues, dead-letter queues first (their ARNs go into redrive policies)."""
-    sqs = boto3.client("sqs")
-    made: dict[str, dict[str, str]] = {}
-    queues = {k: v for k, v in resources.items() if v["Type"] == "AWS::SQS::Queue"}
-    for logical_id in sorted(queues, key=lambda k: "RedrivePolicy" in queues[k].get("Properties", {})):
-        properties = queues[logical_id].get("Properties", {})
-        fifo = bool(properties.get("FifoQueue"))
-        attributes = {"FifoQueue": "true"} if fifo else {}
-        if "VisibilityTimeout" in properties:
-            attributes["VisibilityTimeout"] = str(properties["VisibilityTimeout"])
-        if "RedrivePolicy" in properties:
-            target = properties["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
-            attributes["RedrivePolicy"] = json.dumps(
-                {
-                    "deadLetterTargetArn": made[target]["arn"],
-                    "maxReceiveCount": properties["RedrivePolicy"]["maxReceiveCount"],
-                }
-            )
-        url = sqs.create_queue(QueueName=f"it-{logical_id}" + (".fifo" if fifo else ""), Attributes=attributes)[
-            "QueueUrl"
-        ]
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        made[logical_id] = {"url": url, "arn": arn}
-    return made
-
-
 class Lambdas:
     """Invoke the real handlers the way Lambda does: an event and a context in, a proxy answer out."""
 
@@ -142,31 +94,17 @@ class Lambdas:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    """Moto with the template's tables and token secret; function environment set as the template says."""
-    template = _template_resources()
+    """Moto holding the template's tables, queues and secret, provisioned as the local stack does, and
+    the environment the template gives the functions."""
+    template = load_template(ROOT / "template.yaml", stack_name="it")
     with mock_aws():
-        dynamodb = boto3.client("dynamodb")
-        names: dict[str, str] = {}
-        for logical_id, resource in template.items():
-            if resource["Type"] != "AWS::DynamoDB::Table":
-                continue
-            properties = {k: v for k, v in resource["Properties"].items() if k in TABLE_KEYS}
-            names[logical_id] = f"it-{logical_id}"
-            dynamodb.create_table(TableName=names[logical_id], **properties)
-        secret = boto3.client("secretsmanager").create_secret(Name="it-token", SecretString=uuid.uuid4().hex * 2)
-        queues = _create_queues(template)
-        for logical_id, variable in ENV_BY_TABLE.items():
-            monkeypatch.setenv(variable, names[logical_id])
-        monkeypatch.setenv("TOKEN_SECRET_ARN", secret["ARN"])
-        monkeypatch.setenv("COMMAND_QUEUE_PREFIX", "it-cmd-")
-        monkeypatch.setenv("COMMANDS_DLQ_ARN", queues["CommandsDeadLetterQueue"]["arn"])
-        monkeypatch.setenv("EXPIRY_QUEUE_URL", queues["ExpiryQueue"]["url"])
-        monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "worldland")
-        monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "WorldLand")
+        physical = provision(template, boto3.client, "it", "us-east-1")
+        for name, value in template.functions(physical)["JobsFunction"].environment.items():
+            monkeypatch.setenv(name, value)  # from Globals: every function has the same names
         monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
         monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
         _clear_cold_start_caches()
-        yield names | {"TokenSecret": secret["ARN"]} | {k: v["url"] for k, v in queues.items()}
+        yield dict(physical.refs)
         _clear_cold_start_caches()
 
 
