@@ -14,7 +14,7 @@ export PYENV_VERSION ?= $(shell pyenv versions --bare 2>/dev/null | grep -E '^$(
 
 REQUIREMENTS := layers/common/requirements.txt $(wildcard functions/*/requirements.txt)
 
-.PHONY: help setup run test lint format validate build deploy clean docker-engine lambda-base-image
+.PHONY: help setup run test lint format validate build deploy clean bench docker-engine lambda-base-image
 
 help:
 	@echo "make run       the whole platform on this machine (API on http://127.0.0.1:$(PORT))"
@@ -23,6 +23,7 @@ help:
 	@echo "make validate  sam validate and sam validate --lint"
 	@echo "make build     sam build"
 	@echo "make deploy    sam deploy (needs AWS credentials)"
+	@echo "make bench     the benchmarks in bench/ (they start their own local stack)"
 	@echo "make docker-engine      a running Docker engine (installs docker.io / debootstrap if missing)"
 	@echo "make lambda-base-image  the Lambda python3.12 base image for sam local (built here if it cannot be pulled)"
 
@@ -66,6 +67,10 @@ build: setup
 
 deploy: build
 	$(VENV)/bin/sam deploy $(if $(wildcard .aws-sam/build.toml),,--guided)
+
+bench: setup
+	PYTHONPATH=layers/common $(PY) -m bench.create_job_contention
+	PYTHONPATH=layers/common $(PY) -m bench.command_delivery
 
 clean:
 	rm -rf .aws-sam .pytest_cache .ruff_cache .local

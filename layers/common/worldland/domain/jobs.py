@@ -7,6 +7,7 @@ import secrets
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 from worldland.dal.commands import CommandQueues
 from worldland.dal.errors import TransactionCancelled
@@ -51,9 +52,16 @@ def create_job(
     password = request.ssh_password
     if password is None and request.ssh_public_key is None:
         password = secrets.token_urlsafe(12)
-    password_hash = _crypt(password) if password else None
+    password_hash: str | None = None
 
     for provider, model in _candidates(request, providers):
+        if provider.status != ProviderStatus.AVAILABLE or not _fits(provider, model, request):
+            # What we just read cannot fit: skip the transaction (its condition would refuse anyway).
+            if request.provider_id:
+                _explain_refusal(provider, model)
+            continue
+        if password and password_hash is None:
+            password_hash = _crypt(password)  # deliberately slow: only for a request that may succeed
         job = _job_record(request, owner, provider, model, now, fingerprint, password_hash)
         idempotency = (key, int(now.timestamp()) + settings.idempotency_ttl_seconds) if key else None
         outcome = _allocate(job, idempotency, jobs)
@@ -67,7 +75,7 @@ def create_job(
             assert replayed is not None  # the key's record exists: its transaction committed
             return replayed, False
         if request.provider_id:
-            _explain_refusal(request.provider_id, job, providers)
+            _explain_refusal(providers.get(request.provider_id), job.gpu_model, request.provider_id)
     raise Conflict("insufficient_capacity", "No Available provider has that much free capacity right now.")
 
 
@@ -101,15 +109,14 @@ def _replay(key: str, fingerprint: str, jobs: JobRepository) -> JobCreated | Non
     return JobCreated(**job.to_public().model_dump())
 
 
-def _explain_refusal(provider_id: str, job: JobRecord, providers: ProviderRepository) -> None:
-    provider = providers.get(provider_id)
+def _explain_refusal(provider: ProviderRecord | None, model: str, provider_id: str | None = None) -> NoReturn:
     if provider is None:
-        raise provider_not_found(provider_id)
+        raise provider_not_found(provider_id or "")
     if provider.status != ProviderStatus.AVAILABLE:
-        raise Conflict("provider_unavailable", f"Provider {provider_id} is {provider.status.value}.")
+        raise Conflict("provider_unavailable", f"Provider {provider.provider_id} is {provider.status.value}.")
     raise Conflict(
         "insufficient_capacity",
-        f"Provider {provider_id} has {provider.gpu_available.get(job.gpu_model, 0)} {job.gpu_model} GPUs, "
+        f"Provider {provider.provider_id} has {provider.gpu_available.get(model, 0)} {model} GPUs, "
         f"{provider.cpu_available} CPU cores and {provider.mem_available_mb // 1024} GB free.",
     )
 
