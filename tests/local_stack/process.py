@@ -48,7 +48,9 @@ def running_stack(
     )
     command = [sys.executable, "-m", "tests.local_stack", "--port", "0", "--parameter-overrides", parameter_overrides]
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = log_path.open("w")
+    log_path.write_text("")
+    # Append mode: the child's stderr and the drain thread both write; O_APPEND keeps them from clobbering.
+    log = log_path.open("a", buffering=1)
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
     ready: dict[str, Any] = {}
     found = threading.Event()
