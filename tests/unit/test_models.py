@@ -1,17 +1,11 @@
 import pytest
 from pydantic import ValidationError
 
+from tests.support import job_body
 from worldland.models.jobs import CreateJobRequest
 from worldland.models.providers import ProviderSpec
 
-VALID_JOB = {
-    "gpu_count": 1,
-    "cpu_cores": 8,
-    "memory_gb": 32,
-    "storage_gb": 50,
-    "image": "nvidia/cuda:12.0.0-devel-ubuntu22.04",
-    "duration_hours": 2,
-}
+VALID_JOB = job_body()
 
 
 @pytest.mark.parametrize(

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from worldland.dal.errors import BadPageToken, StorageError
 from worldland.errors import DomainError, Unauthorized
 from worldland.models.common import FORMAT_HINTS, ErrorDetail, ErrorInfo, ErrorResponse
-from worldland.observability import logger
+from worldland.observability import logger, metrics, tracer
 
 
 def error_response(status: int, code: str, message: str, details: list[ErrorDetail] | None = None) -> Response[str]:
@@ -103,6 +106,20 @@ def create_app(*routers: Router) -> APIGatewayRestResolver:
     for router in routers:
         app.include_router(router)
     return app
+
+
+def http_handler(*routers: Router) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    """The Lambda entry point of an HTTP function: its routers behind the shared resolver, with the
+    request id as correlation id in every log line, tracing, and metrics flushed per call."""
+    app = create_app(*routers)
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+    @tracer.capture_lambda_handler
+    @metrics.log_metrics
+    def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        return app.resolve(event, context)
+
+    return lambda_handler
 
 
 def caller_wallet(app: APIGatewayRestResolver | Router) -> str:

@@ -29,13 +29,8 @@ class ProviderRepository:
 
     # ------------------------------------------------------------------ reads
     def get(self, provider_id: str) -> ProviderRecord | None:
-        with ddb.translated_errors():
-            item = (
-                ddb.client()
-                .get_item(TableName=self.providers_table, Key={"provider_id": {"S": provider_id}}, ConsistentRead=True)
-                .get("Item")
-            )
-        return _record(item) if item else None
+        found = self.get_with_version(provider_id)
+        return found[0] if found else None
 
     def get_with_version(self, provider_id: str) -> tuple[ProviderRecord, int] | None:
         with ddb.translated_errors():
