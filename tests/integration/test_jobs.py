@@ -228,3 +228,14 @@ def test_missing_caller_is_401(lambdas: Lambdas) -> None:
     event = sample_event("jobs_list")
     event["requestContext"].pop("authorizer")
     assert lambdas.http("jobs", event).status == 401
+
+
+def test_a_body_that_is_not_utf8_is_422(lambdas: Lambdas) -> None:
+    # Found by fuzzing the OpenAPI document: API Gateway hands such bodies over base64-encoded.
+    import base64
+
+    event = proxy_event(sample_event("jobs_create"), wallet=new_wallet().address)
+    event["body"], event["isBase64Encoded"] = base64.b64encode(b"\xfa\xa5 not text").decode(), True
+    answer = lambdas.http("jobs", event)
+    assert answer.status == 422
+    assert answer.body["error"]["details"] == [{"field": "body", "issue": "must be UTF-8 encoded JSON"}]

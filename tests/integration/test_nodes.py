@@ -140,3 +140,10 @@ def test_invalid_registrations_are_422_and_write_nothing(lambdas: Lambdas) -> No
         assert answer.body["error"]["details"][0]["field"] == field
     listed = lambdas.http("providers", sample_event("providers_list"))
     assert listed.body["providers"] == []
+
+
+def test_prices_too_small_to_store_are_422(lambdas: Lambdas) -> None:
+    # Found by fuzzing: 5e-324 passed `> 0` and then underflowed DynamoDB's number range.
+    answer = lambdas.http("nodes", register_event(new_wallet().address, capacity={"gpu_price_per_hour": 5e-324}))
+    assert answer.status == 422
+    assert answer.body["error"]["details"][0]["field"] == "capacity.gpu_price_per_hour"

@@ -136,7 +136,8 @@ class LambdaRuntime:
 
     def shutdown(self) -> None:
         for pool in self._pools.values():
-            pool.shutdown(wait=False, cancel_futures=True)
             # Workers may sit in a long poll; they are containers, so stop them outright.
-            for process in list(getattr(pool, "_processes", {}).values()):
+            processes = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
                 process.terminate()

@@ -87,6 +87,11 @@ def create_app(*routers: Router) -> APIGatewayRestResolver:
         summary = "; ".join(f"{d.field} {d.issue}" for d in details[:3])
         return error_response(422, "validation_error", f"The request is invalid: {summary}.", details)
 
+    @app.exception_handler(UnicodeDecodeError)
+    def _not_text(_: UnicodeDecodeError) -> Response[str]:
+        issue = "must be UTF-8 encoded JSON"
+        return error_response(422, "validation_error", f"The body {issue}.", [ErrorDetail(field="body", issue=issue)])
+
     @app.exception_handler(BadPageToken)
     def _bad_token(_: BadPageToken) -> Response[str]:
         issue = "is not a token this list handed out"

@@ -29,7 +29,7 @@ def search_providers(
         str | None, Query(min_length=1, max_length=128, description="RTX-4090 or the NVML name")
     ] = None,
     min_gpus: Annotated[int | None, Query(ge=1, le=64, description="Available GPUs of that model")] = None,
-    max_price: Annotated[float | None, Query(gt=0, le=1000, description="Per GPU-hour")] = None,
+    max_price: Annotated[float | None, Query(ge=0.0001, le=1000, description="Per GPU-hour")] = None,
     region: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     min_cpu_cores: Annotated[int | None, Query(ge=1, le=1024)] = None,
     min_memory_gb: Annotated[int | None, Query(ge=1, le=16384)] = None,

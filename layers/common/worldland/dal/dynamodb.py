@@ -46,7 +46,8 @@ def plain(value: Any) -> Any:
     if isinstance(value, bool | str | int | Decimal):
         return value
     if isinstance(value, float):
-        return Decimal(str(value))
+        # DynamoDB numbers stop at 1e-130; nine decimals are more than any price or percentage needs.
+        return Decimal(str(round(value, 9)))
     if isinstance(value, datetime):
         return format_time(value)
     if isinstance(value, Enum):

@@ -52,7 +52,7 @@ class ProviderSpec(BaseModel):
 
 class RegisterCapacity(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    gpu_price_per_hour: float = Field(gt=0, le=1000, description="Price of one GPU for one hour.")
+    gpu_price_per_hour: float = Field(ge=0.0001, le=1000, description="Price of one GPU for one hour.")
 
 
 class RegisterRequest(BaseModel):
