@@ -239,3 +239,15 @@ def test_a_body_that_is_not_utf8_is_422(lambdas: Lambdas) -> None:
     answer = lambdas.http("jobs", event)
     assert answer.status == 422
     assert answer.body["error"]["details"] == [{"field": "body", "issue": "must be UTF-8 encoded JSON"}]
+
+
+def test_a_replay_that_finds_the_provider_full_still_gets_its_job(lambdas: Lambdas, register) -> None:
+    # Given a request with a key that took the provider's last GPUs
+    customer = new_wallet().address
+    provider_id = register(new_wallet().address)
+    first = create(lambdas, customer, job_body(provider_id, gpu_count=4), key="all-of-it")
+    assert first.status == 201
+    # When it is retried, Then the retry answers with the same job, not 409
+    again = create(lambdas, customer, job_body(provider_id, gpu_count=4), key="all-of-it")
+    assert again.status == 201
+    assert again.body["job_id"] == first.body["job_id"]

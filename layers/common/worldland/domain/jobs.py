@@ -7,7 +7,6 @@ import secrets
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import NoReturn
 
 from worldland.dal.commands import CommandQueues
 from worldland.dal.errors import TransactionCancelled
@@ -17,7 +16,7 @@ from worldland.domain.gpu_models import gpu_label
 from worldland.domain.lifecycle import dispatch_start, end_job
 from worldland.domain.providers import not_found as provider_not_found
 from worldland.domain.retry import ATTEMPTS, backoff
-from worldland.errors import Conflict, InvalidInput, NotFound
+from worldland.errors import Conflict, DomainError, InvalidInput, NotFound
 from worldland.models.jobs import ENDED_STATUSES, CreateJobRequest, Job, JobCreated, JobList, JobRecord, JobStatus
 from worldland.models.providers import ProviderRecord, ProviderStatus
 from worldland.settings import Settings
@@ -58,7 +57,7 @@ def create_job(
         if provider.status != ProviderStatus.AVAILABLE or not _fits(provider, model, request):
             # What we just read cannot fit: skip the transaction (its condition would refuse anyway).
             if request.provider_id:
-                _explain_refusal(provider, model)
+                return _replay_or_refuse(key, fingerprint, jobs, provider, model)
             continue
         if password and password_hash is None:
             password_hash = _crypt(password)  # deliberately slow: only for a request that may succeed
@@ -75,8 +74,21 @@ def create_job(
             assert replayed is not None  # the key's record exists: its transaction committed
             return replayed, False
         if request.provider_id:
-            _explain_refusal(providers.get(request.provider_id), job.gpu_model, request.provider_id)
+            fresh = providers.get(request.provider_id)
+            assert fresh is not None  # providers are never deleted; it was read a moment ago
+            return _replay_or_refuse(key, fingerprint, jobs, fresh, model)
+    if key and (replayed := _replay(key, fingerprint, jobs)):
+        return replayed, False
     raise Conflict("insufficient_capacity", "No Available provider has that much free capacity right now.")
+
+
+def _replay_or_refuse(
+    key: str | None, fingerprint: str, jobs: JobRepository, provider: ProviderRecord, model: str
+) -> tuple[JobCreated, bool]:
+    # A twin request with the same key may have taken the capacity we now lack: answer with its job.
+    if key and (replayed := _replay(key, fingerprint, jobs)):
+        return replayed, False
+    raise _refusal(provider, model)
 
 
 def _allocate(job: JobRecord, idempotency: tuple[str, int] | None, jobs: JobRepository) -> str:
@@ -109,12 +121,11 @@ def _replay(key: str, fingerprint: str, jobs: JobRepository) -> JobCreated | Non
     return JobCreated(**job.to_public().model_dump())
 
 
-def _explain_refusal(provider: ProviderRecord | None, model: str, provider_id: str | None = None) -> NoReturn:
-    if provider is None:
-        raise provider_not_found(provider_id or "")
+def _refusal(provider: ProviderRecord, model: str) -> DomainError:
+    """Why a named provider cannot take the job, from what was just read of it."""
     if provider.status != ProviderStatus.AVAILABLE:
-        raise Conflict("provider_unavailable", f"Provider {provider.provider_id} is {provider.status.value}.")
-    raise Conflict(
+        return Conflict("provider_unavailable", f"Provider {provider.provider_id} is {provider.status.value}.")
+    return Conflict(
         "insufficient_capacity",
         f"Provider {provider.provider_id} has {provider.gpu_available.get(model, 0)} {model} GPUs, "
         f"{provider.cpu_available} CPU cores and {provider.mem_available_mb // 1024} GB free.",
