@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -12,9 +11,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import boto3
-import yaml
 from boto3.dynamodb.types import TypeDeserializer
 
+from tests.local_stack.provision import provision
+from tests.local_stack.template import load_template
 from tests.sam_local.sam import FAKE_CREDENTIALS, REGION
 from tests.support import ROOT
 
@@ -72,90 +72,25 @@ def _patched(target: Any, name: str, value: Any) -> Iterator[None]:
         setattr(target, name, original)
 
 
-# ---------------------------------------------------------------------------------------------
-# TEMPORARY scratch (until tests/local_stack lands): plain moto server + minimal provisioning.
 STACK = "worldland-cloud"
-
-
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    return {name: value}
-
-
-_Loader.add_multi_constructor("!", _tag)
 
 
 @contextmanager
 def emulation(parameter_overrides: dict[str, str]) -> Iterator[Emulation]:
-    from tests.sam_local.sam import free_port
-
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "0.0.0.0", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    """The local stack's emulator on 0.0.0.0 (containers reach it over the Docker bridge), provisioned
+    from template.yaml the way the local stack does; each function's environment resolved from it."""
+    command = [sys.executable, "-m", "tests.local_stack.aws_emulator", "--host", "0.0.0.0", "--port", "0"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
-        running = Emulation(port, {}, {})
-        for _ in range(100):
-            try:
-                running.client("sts").get_caller_identity()
-                break
-            except Exception:
-                time.sleep(0.1)
-        template = yaml.load((ROOT / "template.yaml").read_text(), _Loader)
-        names: dict[str, str] = {}
-        arns: dict[str, str] = {}
-        for logical_id, resource in template["Resources"].items():
-            props = resource.get("Properties", {})
-            if resource["Type"] == "AWS::DynamoDB::Table":
-                keep = {k: v for k, v in props.items() if k in ("AttributeDefinitions", "KeySchema", "BillingMode")}
-                if "GlobalSecondaryIndexes" in props:
-                    keep["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
-                names[logical_id] = f"{STACK}-{logical_id}"
-                running.client("dynamodb").create_table(TableName=names[logical_id], **keep)
-            elif resource["Type"] == "AWS::SQS::Queue":
-                attrs = {"FifoQueue": "true"} if props.get("FifoQueue") else {}
-                queue = f"{STACK}-{logical_id}" + (".fifo" if props.get("FifoQueue") else "")
-                url = running.client("sqs").create_queue(QueueName=queue, Attributes=attrs)["QueueUrl"]
-                names[logical_id] = url
-                arns[logical_id] = running.client("sqs").get_queue_attributes(
-                    QueueUrl=url, AttributeNames=["QueueArn"]
-                )["Attributes"]["QueueArn"]
-            elif resource["Type"] == "AWS::SecretsManager::Secret":
-                names[logical_id] = running.client("secretsmanager").create_secret(
-                    Name=f"{STACK}-{logical_id}", SecretString="x" * 64
-                )["ARN"]
-        params = {k: str(v.get("Default", "")) for k, v in template["Parameters"].items()} | parameter_overrides
-        params |= {"AWS::StackName": STACK, "AWS::Region": REGION}
-
-        def resolve(value: Any) -> str:
-            if isinstance(value, dict) and "Ref" in value:
-                return params.get(value["Ref"]) or names[value["Ref"]]
-            if isinstance(value, dict) and "Fn::GetAtt" in value:
-                return arns[value["Fn::GetAtt"][0]]
-            if isinstance(value, dict) and "Fn::Sub" in value:
-                return str(value["Fn::Sub"]).replace("${AWS::StackName}", STACK)
-            return str(value)
-
-        env = {k: resolve(v) for k, v in template["Globals"]["Function"]["Environment"]["Variables"].items()}
-        running.names = names
+        assert process.stdout
+        line = process.stdout.readline()
+        assert line.startswith("AWS_EMULATOR_PORT "), f"the AWS emulator did not start: {line!r}"
+        running = Emulation(int(line.split()[1]), {}, {})
+        template = load_template(ROOT / "template.yaml", parameter_overrides, STACK, REGION)
+        physical = provision(template, running.client, STACK, REGION)
+        running.names = dict(physical.refs)
         running.function_environments = {
-            logical_id: dict(env)
-            for logical_id, resource in template["Resources"].items()
-            if resource["Type"] == "AWS::Serverless::Function"
+            logical_id: function.environment for logical_id, function in template.functions(physical).items()
         }
         yield running
     finally:

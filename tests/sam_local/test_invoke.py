@@ -177,7 +177,9 @@ def test_samples_replay_under_sam_local_invoke(sam: SamLocal, emulation: Emulati
     assert invoke("jobs_delete", real_delete).http.status == 202
     assert emulation.item("JobsTable", job_id=job_id)["status"] == "Terminating"
 
-    # The schedules find nothing stale and nothing due; the queue samples name an unknown job
+    # The schedules find nothing stale and nothing due; the queue samples name an unknown job.
+    # Each container invoke takes seconds, so the provider heartbeats again first, as its agent would.
+    assert invoke("nodes_heartbeat").http.status == 200
     assert invoke("staleness_schedule").result == {"offline": 0, "failed_jobs": 0}
     assert invoke("expiry_sweep_schedule").result == {"queued": 0}
     assert invoke("expiry_sqs").result == {"batchItemFailures": []}
