@@ -14,12 +14,13 @@ export PYENV_VERSION ?= $(shell pyenv versions --bare 2>/dev/null | grep -E '^$(
 
 REQUIREMENTS := layers/common/requirements.txt $(wildcard functions/*/requirements.txt)
 
-.PHONY: help setup run test lint format validate build deploy clean bench docker-engine lambda-base-image
+.PHONY: help setup run test lint format validate build deploy clean bench docker-engine lambda-base-image rental-image
 
 help:
-	@echo "make run       the whole platform on this machine (API on http://127.0.0.1:$(PORT))"
+	@echo "make run       the whole platform on this machine (API on http://127.0.0.1:$(PORT)), with an agent"
+	@echo "               for this host when Docker answers (NO_AGENT=1: without)"
 	@echo "make test      the test suite (unit, integration, end-to-end on the local stack)"
-	@echo "make lint      ruff check, ruff format --check, mypy (strict) on the layer"
+	@echo "make lint      ruff check, ruff format --check, mypy (strict) on the layer and the agent"
 	@echo "make validate  sam validate and sam validate --lint"
 	@echo "make build     sam build"
 	@echo "make deploy    sam deploy (needs AWS credentials)"
@@ -27,11 +28,12 @@ help:
 	@echo "make docker-engine      a running Docker engine (installs docker.io / debootstrap if missing)"
 	@echo "make lambda-base-image  the Lambda python3.12 base image for sam local (built here if it cannot be pulled)"
 
-$(VENV)/.installed: pyproject.toml $(REQUIREMENTS)
+$(VENV)/.installed: pyproject.toml node_agent/pyproject.toml $(REQUIREMENTS)
 	@command -v python$(PYTHON_VERSION) >/dev/null || { echo "python$(PYTHON_VERSION) not found (pyenv install $(PYTHON_VERSION)?)"; exit 1; }
 	test -x $(PY) || python$(PYTHON_VERSION) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=25.1"
 	$(PY) -m pip install --quiet $(addprefix -r ,$(REQUIREMENTS)) --group dev
+	$(PY) -m pip install --quiet -e ./node_agent
 	touch $@
 
 setup: $(VENV)/.installed
@@ -49,10 +51,15 @@ docker-engine:
 lambda-base-image: docker-engine
 	bash tests/sam_local/lambda_base_image.sh
 
+# localhost/worldland-base:latest, the image local rentals ask for (make run builds it too).
+rental-image: docker-engine
+	bash node_agent/images/build_base_image.sh base
+
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	cd node_agent && ../$(VENV)/bin/mypy
 
 format: setup
 	$(VENV)/bin/ruff check --fix .
@@ -71,6 +78,7 @@ deploy: build
 bench: setup
 	PYTHONPATH=layers/common $(PY) -m bench.create_job_contention
 	PYTHONPATH=layers/common $(PY) -m bench.command_delivery
+	PYTHONPATH=layers/common $(PY) -m bench.ssh_ready
 
 clean:
 	rm -rf .aws-sam .pytest_cache .ruff_cache .local

@@ -11,6 +11,7 @@ import sys
 import threading
 from pathlib import Path
 
+from tests.local_stack.local_agent import start_local_agent, stop_local_agent
 from tests.local_stack.stack import ROOT, LocalStack
 
 
@@ -60,8 +61,10 @@ def main() -> None:
         "resources": stack.physical.refs,
     }
     print(f"LOCAL_STACK_READY {json.dumps(ready)}", flush=True)
+    agent = start_local_agent(stack.api_url)
     done.wait()
     log.info("stopping")
+    stop_local_agent(agent)
     stack.stop()
 
 

@@ -42,9 +42,13 @@ class RunningStack:
 def running_stack(
     log_path: Path, parameter_overrides: str = "", timeout: float = 120, extra_env: dict[str, str] | None = None
 ) -> Iterator[RunningStack]:
-    """`python -m tests.local_stack --port 0` until its ready line; all its output goes to `log_path`."""
+    """`python -m tests.local_stack --port 0` until its ready line; all its output goes to `log_path`.
+
+    No agent of its own (NO_AGENT=1): tests and benches start the agents they need."""
     env = (
-        {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"} | {"PYTHONUNBUFFERED": "1"} | (extra_env or {})
+        {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+        | {"PYTHONUNBUFFERED": "1", "NO_AGENT": "1"}
+        | (extra_env or {})
     )
     command = [sys.executable, "-m", "tests.local_stack", "--port", "0", "--parameter-overrides", parameter_overrides]
     log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,181 @@
+"""The agent assembled: detect the host, sign in, register, then heartbeat / command / reconcile loops."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from types import ModuleType
+from typing import Any
+
+from worldland_node.api_client import PlatformClient, PlatformError
+from worldland_node.auth import WalletSigner, utc_now
+from worldland_node.docker_runtime import DockerRuntime
+from worldland_node.gpus import GpuInventory, detect_gpus, gpu_metrics, load_nvml
+from worldland_node.host import HostResources, detect_host
+from worldland_node.loops import Backoff, Loop
+from worldland_node.ports import PortAllocator
+from worldland_node.redaction import redact
+from worldland_node.rentals import RentalManager, RentalPolicy
+from worldland_node.settings import AgentSettings
+from worldland_node.state import StateDir
+
+log = logging.getLogger(__name__)
+
+
+class Agent:
+    def __init__(self, settings: AgentSettings) -> None:
+        self.settings = settings
+        self.stopping = threading.Event()
+        self.provider_id: str | None = None
+        self.rentals: RentalManager | None = None
+        self._loops: list[Loop] = []
+        self._runtime: DockerRuntime | None = None
+        self._nvml: ModuleType | None = None
+
+    def start(self) -> None:
+        """Everything up to running loops; raises on what a restart cannot fix (bad key, no GPUs, no engine)."""
+        settings = self.settings
+        key = settings.wallet_key()
+        redact(key, key.removeprefix("0x"))  # belt and braces: the key is never logged, and if it were, masked
+        signer = WalletSigner(key, settings.siwe_domain)
+        del key
+        client = PlatformClient(settings.api, signer, settings.request_timeout)
+        log.info("worldland-node for wallet %s, platform %s", signer.address, settings.api)
+
+        # GPUs first: a host that cannot say what it offers should fail before touching anything else.
+        self._nvml = load_nvml()
+        inventory = detect_gpus(self._nvml, settings.gpu_type, settings.gpu_count, settings.gpu_memory_gb)
+        self._runtime = DockerRuntime()
+        engine = self._runtime.info()
+        log.info("container engine: %s", engine.description)
+        use_gpus = engine.nvidia and inventory.detected
+        if not use_gpus:
+            log.warning(
+                "rentals get no GPU devices: %s",
+                "no NVML" if not inventory.detected else "no NVIDIA container toolkit in the engine",
+            )
+        if not engine.storage_size_opt:
+            log.info("the engine cannot cap a container's disk (needs overlay2 on xfs, pquota); storage_gb unenforced")
+        host = detect_host(engine.root_dir, settings.hostname)
+        state = StateDir(settings.state_dir)
+
+        self.provider_id = self._register(client, state, host, inventory)
+        provider_id = self.provider_id
+        self.rentals = RentalManager(
+            self._runtime,
+            client,
+            state,
+            PortAllocator(*settings.ports),
+            provider_id,
+            RentalPolicy(
+                pull_timeout=settings.pull_timeout,
+                ssh_ready_timeout=settings.ssh_ready_timeout,
+                stop_grace=settings.stop_grace,
+                install_sshd=settings.install_sshd,
+                use_gpus=use_gpus,
+                gpu_indices=tuple(g.index for g in inventory.gpus),
+                host_cpus=host.cpu_cores,
+            ),
+        )
+        self.rentals.recover()
+        rentals = self.rentals
+
+        def heartbeat() -> None:
+            try:
+                client.heartbeat(provider_id, self._heartbeat_body(rentals.active_jobs()))
+            except PlatformError as error:
+                if error.status == 404:  # the platform lost the provider: register again
+                    self._register(client, state, host, inventory)
+                raise
+
+        def commands() -> None:
+            receipts = []
+            for command in client.poll_commands(provider_id, settings.poll_wait):
+                try:
+                    if rentals.handle(command):
+                        receipts.append(command.receipt)
+                except Exception:
+                    # Not acknowledged: the platform delivers it again after its ack timeout.
+                    log.exception("command %s (%s, job %s) failed", command.command_id, command.type, command.job_id)
+            if receipts:
+                client.ack(provider_id, receipts)
+
+        heartbeat()  # Available now, not one interval from now
+        self._loops = [
+            Loop("heartbeat", heartbeat, settings.heartbeat_interval, self.stopping, settings.heartbeat_interval),
+            Loop("commands", commands, 0, self.stopping),
+            Loop("reconcile", rentals.reconcile, settings.reconcile_interval, self.stopping),
+        ]
+        for loop in self._loops:
+            loop.start()
+        log.info(
+            "node ready: provider %s, %d GPU(s), SSH ports %s", provider_id, len(inventory.gpus), settings.port_range
+        )
+
+    def stop(self, timeout: float = 1) -> None:
+        """Stops the loops; rental containers keep running (a restarted agent picks them up)."""
+        self.stopping.set()
+        for loop in self._loops:
+            loop.join(timeout)  # the command loop may sit in a long poll; it is a daemon thread
+        if self.rentals is not None:
+            self.rentals.shutdown(wait=True)
+        if self._runtime is not None:
+            self._runtime.close()
+        if self._nvml is not None:
+            try:
+                self._nvml.nvmlShutdown()
+            except Exception as error:  # shutting down anyway
+                log.debug("nvmlShutdown: %s", error)
+        log.info("stopped; rentals keep running")
+
+    def _register(self, client: PlatformClient, state: StateDir, host: HostResources, inventory: GpuInventory) -> str:
+        body = {
+            "spec": {
+                "hostname": host.hostname,
+                "public_ip": self.settings.host,
+                "total_gpus": len(inventory.gpus),
+                "gpus": inventory.registration(),
+                "cpu_cores": self.settings.cpu_cores or host.cpu_cores,
+                "total_memory_mb": self.settings.memory_gb * 1024 if self.settings.memory_gb else host.total_memory_mb,
+                "available_disk_gb": host.available_disk_gb,
+            },
+            "capacity": {"gpu_price_per_hour": self.settings.price_per_hour},
+            "region": self.settings.region,
+            "runtime": "docker",
+        }
+        known = state.provider_id(self.settings.api)
+        if known:
+            body["provider_id"] = known
+        backoff = Backoff()
+        while True:
+            try:
+                provider_id = client.register(body)
+                break
+            except PlatformError as error:
+                if error.status == 403 and "provider_id" in body:
+                    # The saved id belongs to another wallet (the key was changed): register afresh.
+                    log.warning("saved provider id %s is not this wallet's; registering anew", body.pop("provider_id"))
+                    continue
+                if 400 <= error.status < 500 and error.status not in (408, 429):
+                    raise  # the platform refuses this host's description: retrying will not help
+                delay = backoff.next_delay()
+                log.warning("registration failed (%s); retrying in %.1f s", error, delay)
+            except Exception as error:  # the platform is unreachable: wait for it
+                delay = backoff.next_delay()
+                log.warning("registration failed (%s); retrying in %.1f s", error, delay)
+            if self.stopping.wait(delay):
+                raise SystemExit(0)
+        if known and known != provider_id:
+            log.warning("the platform gave provider id %s (was %s)", provider_id, known)
+        state.save_provider_id(self.settings.api, provider_id)
+        log.info("registered %s as provider %s", host.hostname, provider_id)
+        return provider_id
+
+    def _heartbeat_body(self, active_jobs: int) -> dict[str, Any]:
+        return {
+            "status": "Available",
+            "active_jobs": active_jobs,
+            "gpu_metrics": gpu_metrics(self._nvml),
+            "mining": {"state": "stopped", "container_id": None, "gpu_count": 0},
+            "timestamp": utc_now().isoformat().replace("+00:00", "Z"),
+        }
