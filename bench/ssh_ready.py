@@ -149,7 +149,7 @@ def main() -> None:
             agent = subprocess.Popen(
                 [sys.executable, "-m", "worldland_node", "--api", stack.api_url, "--host", "127.0.0.1",
                  "--private-key-file", str(key_file), "--state-dir", f"{home}/state", "--port-range", AGENT_PORTS,
-                 "--hostname", f"bench-{wallet.address[2:10].lower()}", "--cpu-cores", "8",
+                 "--hostname", f"bench-{wallet.address[2:10].lower()}", "--cpu-cores", "8", "--enable-mining=false",
                  "--gpu-type", "NVIDIA GeForce RTX 4090", "--gpu-count", "4", "--gpu-memory-gb", "24"],
                 stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip

@@ -13,6 +13,7 @@ from worldland_node.docker_runtime import DockerRuntime
 from worldland_node.gpus import GpuInventory, detect_gpus, gpu_metrics, load_nvml
 from worldland_node.host import HostResources, detect_host
 from worldland_node.loops import Backoff, Loop
+from worldland_node.mining import MiningManager, MiningPolicy
 from worldland_node.ports import PortAllocator
 from worldland_node.redaction import redact
 from worldland_node.rentals import RentalManager, RentalPolicy
@@ -28,6 +29,7 @@ class Agent:
         self.stopping = threading.Event()
         self.provider_id: str | None = None
         self.rentals: RentalManager | None = None
+        self.mining: MiningManager | None = None
         self._loops: list[Loop] = []
         self._runtime: DockerRuntime | None = None
         self._nvml: ModuleType | None = None
@@ -61,6 +63,22 @@ class Agent:
 
         self.provider_id = self._register(client, state, host, inventory)
         provider_id = self.provider_id
+        mining = MiningManager(
+            self._runtime,
+            provider_id,
+            MiningPolicy(
+                enabled=settings.enable_mining,
+                image=settings.mining_image,
+                data_dir=settings.mining_data_dir,
+                gpu_indices=tuple(g.index for g in inventory.gpus),
+                use_gpus=use_gpus,
+                grace=settings.stop_grace,
+                pull_timeout=settings.pull_timeout,
+            ),
+            rented=lambda: self.rentals.gpus_in_use() if self.rentals else set(),
+            on_change=self._wake_heartbeat,
+        )
+        self.mining = mining
         self.rentals = RentalManager(
             self._runtime,
             client,
@@ -76,9 +94,11 @@ class Agent:
                 gpu_indices=tuple(g.index for g in inventory.gpus),
                 host_cpus=host.cpu_cores,
             ),
+            mining=mining,
         )
         self.rentals.recover()
         rentals = self.rentals
+        mining.sync()  # mining starts (or is adopted) on the GPUs rentals do not hold
 
         def heartbeat() -> None:
             try:
@@ -101,10 +121,12 @@ class Agent:
                 client.ack(provider_id, receipts)
 
         heartbeat()  # Available now, not one interval from now
+        # Independent threads: one slow or failing (a stuck engine call, the platform away) never stalls the others.
         self._loops = [
             Loop("heartbeat", heartbeat, settings.heartbeat_interval, self.stopping, settings.heartbeat_interval),
             Loop("commands", commands, 0, self.stopping),
             Loop("reconcile", rentals.reconcile, settings.reconcile_interval, self.stopping),
+            Loop("mining", mining.sync, settings.reconcile_interval, self.stopping),
         ]
         for loop in self._loops:
             loop.start()
@@ -115,6 +137,10 @@ class Agent:
     def stop(self, timeout: float = 1) -> None:
         """Stops the loops; rental containers keep running (a restarted agent picks them up)."""
         self.stopping.set()
+        if self.mining is not None:
+            self.mining.stop()
+        for loop in self._loops:
+            loop.wake()
         for loop in self._loops:
             loop.join(timeout)  # the command loop may sit in a long poll; it is a daemon thread
         if self.rentals is not None:
@@ -127,6 +153,12 @@ class Agent:
             except Exception as error:  # shutting down anyway
                 log.debug("nvmlShutdown: %s", error)
         log.info("stopped; rentals keep running")
+
+    def _wake_heartbeat(self) -> None:
+        """Mining changed: tell the platform now rather than at the next interval."""
+        for loop in self._loops:
+            if loop.name == "heartbeat":
+                loop.wake()
 
     def _register(self, client: PlatformClient, state: StateDir, host: HostResources, inventory: GpuInventory) -> str:
         body = {
@@ -176,6 +208,6 @@ class Agent:
             "status": "Available",
             "active_jobs": active_jobs,
             "gpu_metrics": gpu_metrics(self._nvml),
-            "mining": {"state": "stopped", "container_id": None, "gpu_count": 0},
+            "mining": self.mining.report() if self.mining else {"state": "stopped"},
             "timestamp": utc_now().isoformat().replace("+00:00", "Z"),
         }

@@ -25,6 +25,10 @@ class IllegalTransition(PlatformError):
     """409: the platform has already moved the job past what was reported."""
 
 
+class NotFound(PlatformError):
+    """404: the platform does not know the provider or job named."""
+
+
 class PlatformClient:
     """Thread-safe: the heartbeat, command and rental threads share one client (and one token)."""
 
@@ -110,5 +114,5 @@ def _error(response: requests.Response) -> PlatformError:
         code, message = str(error.get("code", "error")), str(error.get("message", ""))
     except (ValueError, KeyError, TypeError):
         code, message = "error", response.text[:300]
-    kind = IllegalTransition if response.status_code == 409 else PlatformError
-    return kind(response.status_code, code, message)
+    kinds: dict[int, type[PlatformError]] = {409: IllegalTransition, 404: NotFound}
+    return kinds.get(response.status_code, PlatformError)(response.status_code, code, message)

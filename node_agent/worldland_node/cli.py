@@ -35,12 +35,23 @@ def build_parser() -> argparse.ArgumentParser:
         env = f"WORLDLAND_{name.upper()}"
         default = "" if field.is_required() else f" (default: {field.default})"
         if field.annotation is bool:
+            # --enable-mining, --enable-mining=false (seed 004's spelling) and --no-enable-mining all work.
             parser.add_argument(
                 flag,
                 dest=name,
-                action=argparse.BooleanOptionalAction,
+                nargs="?",
+                const="true",
                 default=argparse.SUPPRESS,
+                metavar="true|false",
                 help=f"{field.description} [{env}]{default}",
+            )
+            parser.add_argument(
+                "--no-" + flag[2:],
+                dest=name,
+                action="store_const",
+                const="false",
+                default=argparse.SUPPRESS,
+                help=argparse.SUPPRESS,
             )
         else:
             parser.add_argument(

@@ -20,6 +20,8 @@ import docker.errors
 import docker.types
 import docker.utils
 
+from worldland_node.engine import OnPullProgress
+
 log = logging.getLogger(__name__)
 
 LABEL_MANAGED = "worldland.managed"
@@ -28,6 +30,7 @@ LABEL_PROVIDER = "worldland.provider-id"
 LABEL_PORT = "worldland.ssh-port"
 LABEL_GPUS = "worldland.gpus"
 LABEL_EXPIRES = "worldland.expires-at"
+LABEL_MINING = "worldland.mining"
 ENTRYPOINT = "/.worldland/entrypoint.sh"
 
 
@@ -58,6 +61,24 @@ class RentalContainer:
     exit_code: int | None
     ssh_port: int | None
     gpu_indices: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class MiningContainer:
+    """The provider's mining container as found on the engine."""
+
+    container_id: str
+    status: str
+    gpu_indices: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class MiningRequest:
+    provider_id: str
+    image: str
+    data_dir: Path
+    gpu_indices: tuple[int, ...]
+    use_gpus: bool
 
 
 @dataclass
@@ -119,7 +140,7 @@ class DockerRuntime:
     def pull(
         self,
         image: str,
-        on_progress: Callable[[float | None, str], None],
+        on_progress: OnPullProgress,
         timeout: float,
         cancelled: Callable[[], bool],
     ) -> None:
@@ -228,6 +249,40 @@ class DockerRuntime:
             raise DockerError(f"the container could not be created: {_explain(error)}") from error
         except docker.errors.DockerException as error:
             raise DockerError(f"the container could not be created: {_explain(error)}") from error
+
+    def mining(self, provider_id: str) -> MiningContainer | None:
+        """The mining container (labelled, not a rental: `managed()` never lists it), or None."""
+        labels = [f"{LABEL_MINING}=true", f"{LABEL_PROVIDER}={provider_id}"]
+        found = self._client.containers.list(all=True, filters={"label": labels})
+        if not found:
+            return None
+        container = found[0]
+        gpus = container.labels.get(LABEL_GPUS, "")
+        return MiningContainer(
+            str(container.id), str(container.status), tuple(int(i) for i in gpus.split(",") if i.isdigit())
+        )
+
+    def start_mining(self, request: MiningRequest) -> str:
+        """Runs the mining image on the given GPUs, its data directory mounted at /data."""
+        gpus = ",".join(map(str, request.gpu_indices))
+        request.data_dir.mkdir(parents=True, exist_ok=True)
+        options: dict[str, Any] = {
+            "name": f"worldland-mining-{request.provider_id}",
+            "labels": {LABEL_MINING: "true", LABEL_PROVIDER: request.provider_id, LABEL_GPUS: gpus},
+            "environment": {"WORLDLAND_MINING_GPUS": gpus, "WORLDLAND_MINING_GPU_COUNT": str(len(request.gpu_indices))},
+            "volumes": {str(request.data_dir): {"bind": "/data", "mode": "rw"}},
+            # Mining survives an engine or host restart; the agent re-checks its GPUs when it comes back.
+            "restart_policy": {"Name": "unless-stopped"},
+            "detach": True,
+        }
+        if request.use_gpus:
+            options["device_requests"] = [
+                docker.types.DeviceRequest(device_ids=[str(i) for i in request.gpu_indices], capabilities=[["gpu"]])
+            ]
+        try:
+            return str(self._client.containers.run(request.image, **options).id)
+        except docker.errors.DockerException as error:
+            raise DockerError(f"the mining container did not start: {_explain(error)}") from error
 
     def remove(self, container_id: str, grace: int) -> None:
         """Stops (SIGTERM, then SIGKILL after `grace` s) and removes; a container already gone is fine."""

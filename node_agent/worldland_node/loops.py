@@ -40,15 +40,20 @@ class Loop(threading.Thread):
         self._step = step
         self._interval = interval
         self._first_after = first_after
+        self._wake = threading.Event()
         self._stopping = stop
         self._backoff = Backoff()
 
     def run(self) -> None:
-        if self._stopping.wait(self._first_after):
-            return
+        self._wake.wait(self._first_after)
         while not self._stopping.is_set():
+            self._wake.clear()
             delay = self.run_once()
-            self._stopping.wait(delay)
+            self._wake.wait(delay)
+
+    def wake(self) -> None:
+        """Run the next pass now (the agent's stop wakes every loop, so it ends promptly)."""
+        self._wake.set()
 
     def run_once(self) -> float:
         """One pass; returns the delay before the next (tests call it directly)."""

@@ -23,9 +23,10 @@ from typing import Any, Protocol
 
 import requests
 
-from worldland_node.api_client import IllegalTransition, PlatformError
+from worldland_node.api_client import IllegalTransition, NotFound, PlatformError
 from worldland_node.auth import utc_now
 from worldland_node.docker_runtime import ContainerRequest, DockerError, RentalContainer
+from worldland_node.engine import Images
 from worldland_node.models import FINAL_STATES, Command, RentalRecord, RentalSpec
 from worldland_node.ports import NoFreePort, PortAllocator
 from worldland_node.ssh_probe import ssh_answers
@@ -37,23 +38,22 @@ PROGRESS_EVERY = 2.0  # seconds between pull progress reports
 TOMBSTONE = timedelta(hours=1)  # how long an ended rental's journal entry outlives it
 
 
-class Runtime(Protocol):
+class Runtime(Images, Protocol):
     """What rentals need from the container engine (docker_runtime.DockerRuntime; fakes in tests)."""
 
-    def image_present(self, image: str) -> bool: ...
-    def pull(
-        self,
-        image: str,
-        on_progress: Callable[[float | None, str], None],
-        timeout: float,
-        cancelled: Callable[[], bool],
-    ) -> None: ...
     def managed(self, provider_id: str | None = None) -> list[RentalContainer]: ...
     def find(self, job_id: str) -> RentalContainer | None: ...
     def create_and_start(self, request: ContainerRequest) -> str: ...
     def remove(self, container_id: str, grace: int) -> None: ...
     def state(self, container_id: str) -> tuple[str, int | None] | None: ...
     def log_tail(self, container_id: str, lines: int = 15) -> str: ...
+
+
+class MiningHooks(Protocol):
+    """Mining gives GPUs up before a rental takes them and comes back after (mining.MiningManager)."""
+
+    def make_room(self, gpus: list[int]) -> None: ...
+    def sync(self) -> None: ...
 
 
 class Reports(Protocol):
@@ -97,6 +97,7 @@ class RentalManager:
         policy: RentalPolicy,
         clock: Callable[[], datetime] = utc_now,
         workers: int = 16,
+        mining: MiningHooks | None = None,
     ) -> None:
         self._runtime = runtime
         self._platform = platform
@@ -105,6 +106,7 @@ class RentalManager:
         self._provider_id = provider_id
         self._policy = policy
         self._clock = clock
+        self._mining = mining
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rental")
         # Taking a command on must never wait for a job's work (a pull can take many minutes): the
         # accept lock covers only journal reads and writes; the per-job locks serialize the work itself.
@@ -114,7 +116,6 @@ class RentalManager:
         self._cancel: dict[str, threading.Event] = {}
         self._work: dict[str, Future[None]] = {}
         self._gpus_taken: dict[str, list[int]] = {}
-        self._orphans_seen: set[str] = set()
         self._shutting_down = threading.Event()
 
     # ------------------------------------------------------------------ commands
@@ -202,13 +203,13 @@ class RentalManager:
                 self._check_running(record, containers.get(record.job_id))
         known = {r.job_id for r in journal}
         for job_id, container in containers.items():
-            if job_id not in known and job_id not in self._orphans_seen:
-                self._orphans_seen.add(job_id)
-                log.warning(
-                    "container %s (job %s) is labelled as ours but not in the journal; leaving it alone",
-                    container.container_id[:12],
-                    job_id,
-                )
+            if job_id and job_id not in known:
+                self._adopt(container)
+
+    def gpus_in_use(self) -> set[int]:
+        """GPUs rentals hold, a start in progress included (mining keeps off them)."""
+        with self._guard:
+            return {i for taken in self._gpus_taken.values() for i in taken}
 
     def active_jobs(self) -> int:
         return sum(1 for r in self._state.all() if r.state in ("starting", "running"))
@@ -298,6 +299,7 @@ class RentalManager:
         self._raise_if_interrupted(job_id)
         self._progress(job_id, "creating", None, "creating the container")
         gpus = self._take_gpus(job_id, rental.gpu_count)
+        self._with_mining(lambda mining: mining.make_room(gpus))
         cpus = min(float(rental.cpu_cores), float(self._policy.host_cpus))
         if cpus < rental.cpu_cores:
             log.warning(
@@ -335,6 +337,7 @@ class RentalManager:
             record.rental = rental.model_copy(update={"ssh_password_hash": None, "ssh_public_key": None})
             self._save(record)
             log.info("job %s: container %s started, SSH port %d", job_id, record.container_id[:12], port)
+            self._with_mining(lambda mining: mining.sync())  # mining resumes on the GPUs this rental left free
             return
 
     def _wait_for_ssh(self, job_id: str, container_id: str, port: int) -> None:
@@ -389,11 +392,47 @@ class RentalManager:
         self._ports.release(record.ssh_port)
         with self._guard:
             self._gpus_taken.pop(record.job_id, None)
+        self._with_mining(lambda mining: mining.sync())  # mining takes the freed GPUs back
+
+    def _with_mining(self, action: Callable[[MiningHooks], None]) -> None:
+        """Mining's trouble is logged, never a rental's failure."""
+        if self._mining is None:
+            return
+        try:
+            action(self._mining)
+        except Exception:
+            log.exception("mining: could not adjust to the rentals; the rental goes on")
+
+    def _adopt(self, container: RentalContainer) -> None:
+        """A container labelled as this provider's rental that the journal does not know (the journal was
+        lost, or the agent died between create and journal): journal it as running and let the platform
+        say whether it should run. A report it refuses (the job ended, or is unknown) stops it."""
+        job_id = container.job_id
+        with self._accept_lock:
+            if self._state.load(job_id) is not None:
+                return
+            record = RentalRecord(
+                job_id=job_id,
+                state="running",
+                container_id=container.container_id,
+                ssh_port=container.ssh_port,
+                gpu_indices=list(container.gpu_indices),
+            )
+            self._state.save(record)
+        if container.ssh_port:
+            self._ports.reserve(container.ssh_port)
+        with self._guard:
+            self._gpus_taken[job_id] = list(container.gpu_indices)
+        log.info("job %s: adopted container %s found by its labels", job_id, container.container_id[:12])
+        self._check_running(record, container)
 
     def _check_running(self, record: RentalRecord, container: RentalContainer | None) -> None:
         if container is not None and container.status in ("running", "restarting"):
             if record.reported != "running" and record.ssh_port is not None:
-                self._send(record, {"state": "running", "ssh_port": record.ssh_port})
+                sent = self._send(record, {"state": "running", "ssh_port": record.ssh_port})
+                if sent is Delivered.MOVED_ON:
+                    log.info("job %s: the platform says it should not run; stopping it", record.job_id)
+                    self._request_stop(record.job_id, "ended on the platform")
             return
         with self._job_lock(record.job_id):
             detail = f"exit code {container.exit_code}" if container else "removed outside the agent"
@@ -420,7 +459,8 @@ class RentalManager:
         try:
             self._platform.report(self._provider_id, record.job_id, body)
             outcome = Delivered.CONFIRMED
-        except IllegalTransition as error:
+        except (IllegalTransition, NotFound) as error:
+            # 409: the job is past this state; 404: the platform does not know the job at all.
             log.info("job %s: report %s refused, the platform has moved on (%s)", record.job_id, body["state"], error)
             outcome = Delivered.MOVED_ON
         except (PlatformError, requests.RequestException) as error:

@@ -67,6 +67,13 @@ class AgentSettings(BaseSettings):
     siwe_domain: str | None = Field(
         default=None, description="Refuse to sign a sign-in message naming another domain (default: sign what comes)."
     )
+    enable_mining: bool = Field(
+        default=True, description="Mine on the GPUs nobody rents (rentals always take priority)."
+    )
+    mining_image: str = Field(default="mingeyom/worldland-mio:latest", description="The mining container's image.")
+    mining_data_dir: Path = Field(
+        default=Path("/data/worldland"), description="The mining chain data, mounted at /data in the mining container."
+    )
     install_sshd: bool = Field(
         default=True,
         description="Install openssh-server with the image's package manager when a rental image has no sshd.",

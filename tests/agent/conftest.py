@@ -23,6 +23,7 @@ from tests.support import ROOT
 
 BASE_IMAGE = "localhost/worldland-base:latest"
 NOSSH_IMAGE = "localhost/worldland-nossh:latest"
+MINER_IMAGE = "localhost/worldland-miner-standin:latest"
 GPU_FLAGS = ["--gpu-type", "NVIDIA GeForce RTX 4090", "--gpu-count", "4", "--gpu-memory-gb", "24"]
 # Short enough that an unacknowledged command comes back within a test; sweeps every second.
 AGENT_STACK_OVERRIDES = "CommandAckTimeoutSeconds=5 CommandMaxDeliveries=3 ExpirySweepSeconds=1"
@@ -56,6 +57,19 @@ def rental_images(docker_engine: None) -> None:
     script = ROOT / "node_agent" / "images" / "build_base_image.sh"
     result = subprocess.run(["bash", str(script), "all"], capture_output=True, text=True, timeout=900, check=False)
     assert result.returncode == 0, f"building the rental images failed:\n{result.stderr[-3000:]}"
+
+
+@pytest.fixture(scope="session")
+def miner_image(rental_images: None) -> str:
+    """A stand-in mining image (tests/agent/miner_standin), built on worldland-base."""
+    import docker
+
+    client = docker.from_env()
+    try:
+        client.images.build(path=str(Path(__file__).parent / "miner_standin"), tag=MINER_IMAGE, rm=True)
+    finally:
+        client.close()
+    return MINER_IMAGE
 
 
 @pytest.fixture(scope="session")
@@ -108,6 +122,12 @@ class AgentProcess:
                 self.process.wait()
         return self.process.returncode
 
+    def kill(self) -> None:
+        """SIGKILL: a crash, as far as the agent can tell."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
@@ -129,7 +149,7 @@ def make_agent(agent_stack: RunningStack, rental_images: None, tmp_path: Path) -
     """Starts agents on the agent stack (fresh wallet each); stops them and removes their containers after."""
     made: list[AgentProcess] = []
 
-    def make(*extra: str, port_range: str = "31000-31049", **env: str) -> AgentProcess:
+    def make(*extra: str, port_range: str = "31000-31049", api_url: str | None = None, **env: str) -> AgentProcess:
         wallet = Account.create()
         key_hex = "0x" + bytes(wallet.key).hex()
         home = tmp_path / f"agent{len(made)}"
@@ -138,7 +158,7 @@ def make_agent(agent_stack: RunningStack, rental_images: None, tmp_path: Path) -
         key_file.write_text(key_hex + "\n")
         key_file.chmod(0o600)
         args = [
-            "--api", f"{agent_stack.api_url}/api/v1",
+            "--api", f"{api_url or agent_stack.api_url}/api/v1",
             "--host", "127.0.0.1",
             "--private-key-file", str(key_file),
             "--state-dir", str(home / "state"),
@@ -149,6 +169,7 @@ def make_agent(agent_stack: RunningStack, rental_images: None, tmp_path: Path) -
             "--poll-wait", "5",
             "--cpu-cores", "8",  # this test host may have 2: the rentals are capped at what it has
             "--log-level", "DEBUG",
+            "--enable-mining=false",  # the mining tests turn it on
             *GPU_FLAGS,
             *extra,
         ]  # fmt: skip

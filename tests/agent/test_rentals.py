@@ -13,6 +13,7 @@ import pytest
 import requests
 from worldland_node.api_client import IllegalTransition
 from worldland_node.docker_runtime import ContainerRequest, DockerError, PullFailed, RentalContainer
+from worldland_node.engine import OnPullProgress
 from worldland_node.models import Command
 from worldland_node.ports import PortAllocator
 from worldland_node.rentals import RentalManager, RentalPolicy
@@ -42,7 +43,7 @@ class FakeEngine:
     def pull(
         self,
         image: str,
-        on_progress: Callable[[float | None, str], None],
+        on_progress: OnPullProgress,
         timeout: float,
         cancelled: Callable[[], bool],
     ) -> None:

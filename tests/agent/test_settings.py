@@ -99,3 +99,21 @@ def test_port_ranges_parse(text: str, expected: tuple[int, int]) -> None:
 def test_bad_port_ranges_are_refused(text: str) -> None:
     with pytest.raises(ValueError):
         parse_port_range(text)
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ([], True),
+        (["--enable-mining"], True),
+        (["--enable-mining=false"], False),  # seed 004's spelling
+        (["--enable-mining", "true"], True),
+        (["--no-enable-mining"], False),
+    ],
+)
+def test_mining_can_be_turned_off_the_seed_way(flags: list[str], expected: bool) -> None:
+    base = ["--api", "http://127.0.0.1:3000", "--host", "203.0.113.7", "--private-key", KEY]
+    settings = load_settings([*base, "--mining-image", "localhost/miner:1", *flags])
+    assert settings.enable_mining is expected
+    assert settings.mining_image == "localhost/miner:1"
+    assert settings.mining_data_dir == Path("/data/worldland")

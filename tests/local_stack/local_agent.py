@@ -48,6 +48,7 @@ def start_local_agent(api_url: str) -> subprocess.Popen[bytes] | None:
         "--state-dir", str(HOME / "state"),
         "--port-range", os.environ.get("LOCAL_AGENT_PORT_RANGE", PORT_RANGE),
         "--region", "local",
+        "--enable-mining=false",  # no mining image can be had offline, and no GPUs to mine on
         *_gpu_flags(),
     ]  # fmt: skip
     log_path = HOME / "agent.log"

@@ -40,9 +40,13 @@ class RunningStack:
 
 @contextmanager
 def running_stack(
-    log_path: Path, parameter_overrides: str = "", timeout: float = 120, extra_env: dict[str, str] | None = None
+    log_path: Path,
+    parameter_overrides: str = "",
+    timeout: float = 120,
+    extra_env: dict[str, str] | None = None,
+    port: int = 0,
 ) -> Iterator[RunningStack]:
-    """`python -m tests.local_stack --port 0` until its ready line; all its output goes to `log_path`.
+    """`python -m tests.local_stack` (on a free port unless `port`) until its ready line; its output goes to `log_path`.
 
     No agent of its own (NO_AGENT=1): tests and benches start the agents they need."""
     env = (
@@ -50,7 +54,10 @@ def running_stack(
         | {"PYTHONUNBUFFERED": "1", "NO_AGENT": "1"}
         | (extra_env or {})
     )
-    command = [sys.executable, "-m", "tests.local_stack", "--port", "0", "--parameter-overrides", parameter_overrides]
+    command = [
+        *(sys.executable, "-m", "tests.local_stack"),
+        *("--port", str(port), "--parameter-overrides", parameter_overrides),
+    ]
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_path.write_text("")
     # Append mode: the child's stderr and the drain thread both write; O_APPEND keeps them from clobbering.

@@ -1,0 +1,166 @@
+"""Mining on the GPUs nobody rents (seed 004): started at start-up, moved off GPUs a rental takes,
+resumed on the GPUs a rental gives back.
+
+Rentals always win: `make_room` stops the mining container within the grace period before a
+rental's container is created and never waits on anything slower (an image pull happens outside
+the lock). `sync` then restarts mining on whatever GPUs are left.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from worldland_node.docker_runtime import DockerError, MiningContainer, MiningRequest
+from worldland_node.engine import Images
+
+log = logging.getLogger(__name__)
+
+MiningState = Literal["running", "paused", "stopped"]
+
+
+class MiningEngine(Images, Protocol):
+    """What mining needs from the container engine (docker_runtime.DockerRuntime; fakes in tests)."""
+
+    def mining(self, provider_id: str) -> MiningContainer | None: ...
+    def start_mining(self, request: MiningRequest) -> str: ...
+    def remove(self, container_id: str, grace: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class MiningPolicy:
+    enabled: bool
+    image: str
+    data_dir: Path
+    gpu_indices: tuple[int, ...]
+    use_gpus: bool
+    grace: int = 10
+    pull_timeout: float = 1800
+
+
+class MiningManager:
+    def __init__(
+        self,
+        engine: MiningEngine,
+        provider_id: str,
+        policy: MiningPolicy,
+        rented: Callable[[], set[int]],
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._engine = engine
+        self._provider_id = provider_id
+        self._policy = policy
+        self._rented = rented  # GPUs rentals hold, including a start in progress
+        self._on_change = on_change  # e.g. wake the heartbeat so the platform sees it now
+        self._lock = threading.Lock()
+        self._state: MiningState = "stopped"
+        self._container: MiningContainer | None = None
+        self._last_problem = ""
+        self._pause_said = False  # "paused" is logged once per pause, not at every pass
+        self._stopping = threading.Event()
+
+    def report(self) -> dict[str, Any]:
+        """The heartbeat's `mining` block."""
+        with self._lock:
+            container = self._container
+            return {
+                "state": self._state,
+                "container_id": container.container_id if container else None,
+                "gpu_count": len(container.gpu_indices) if container and self._state == "running" else 0,
+            }
+
+    def make_room(self, gpus: list[int]) -> None:
+        """Before a rental's container is created: mining leaves `gpus` (SIGTERM, SIGKILL after the grace)."""
+        if not self._policy.enabled:
+            return
+        with self._lock:
+            current = self._engine.mining(self._provider_id)
+            if current is None or not set(current.gpu_indices) & set(gpus):
+                return
+            grace = self._policy.grace
+            log.info("mining: stopping on GPUs %s for a rental (grace %d s)", _gpus(current.gpu_indices), grace)
+            self._engine.remove(current.container_id, grace=grace)
+            self._set("paused", None)
+
+    def sync(self) -> None:
+        """Mining runs on exactly the GPUs no rental holds (or is paused when there are none, stopped when off)."""
+        with self._lock:
+            current = self._engine.mining(self._provider_id)
+            if not self._policy.enabled:
+                if current is not None:
+                    self._engine.remove(current.container_id, grace=self._policy.grace)
+                self._set("stopped", None)
+                return
+            free = tuple(i for i in self._policy.gpu_indices if i not in self._rented())
+            if current is not None and current.status in ("running", "restarting") and current.gpu_indices == free:
+                self._set("running", current)  # as it should be (also: adopted after an agent restart)
+                return
+            if current is not None:
+                why = "it exited" if current.status not in ("running", "restarting") else "rentals changed"
+                log.info("mining: replacing the container on GPUs %s (%s)", _gpus(current.gpu_indices), why)
+                self._engine.remove(current.container_id, grace=self._policy.grace)
+            if not free:
+                if not self._pause_said:
+                    log.info("mining: paused, rentals hold every GPU")
+                    self._pause_said = True
+                self._set("paused", None)
+                return
+        if not self._image_ready():  # outside the lock: a pull must never hold up a rental's make_room
+            with self._lock:
+                self._set("stopped", None)
+            return
+        with self._lock:
+            free = tuple(i for i in self._policy.gpu_indices if i not in self._rented())
+            if not free or self._engine.mining(self._provider_id) is not None:
+                return  # a rental took the GPUs meanwhile, or another sync started it: the next sync decides
+            request = MiningRequest(
+                self._provider_id, self._policy.image, self._policy.data_dir, free, self._policy.use_gpus
+            )
+            try:
+                container_id = self._engine.start_mining(request)
+            except DockerError as error:
+                self._problem(str(error))
+                self._set("stopped", None)
+                return
+            self._last_problem, self._pause_said = "", False
+            log.info("mining: running %s on GPUs %s", self._policy.image, _gpus(free))
+            self._set("running", MiningContainer(container_id, "running", free))
+
+    def stop(self) -> None:
+        """The agent is shutting down: interrupt a pull in progress (the container keeps running)."""
+        self._stopping.set()
+
+    def _image_ready(self) -> bool:
+        image = self._policy.image
+        try:
+            if self._engine.image_present(image):
+                return True
+            log.info("mining: pulling %s", image)
+            self._engine.pull(image, lambda _p, _s: None, self._policy.pull_timeout, self._stopping.is_set)
+        except DockerError as error:
+            self._problem(f"mining image {image} unavailable: {error}")
+            return False
+        return True
+
+    def _set(self, state: MiningState, container: MiningContainer | None) -> None:
+        changed = (state, container and container.gpu_indices) != (
+            self._state,
+            self._container and self._container.gpu_indices,
+        )
+        self._state, self._container = state, container
+        if changed:
+            self._on_change()
+
+    def _problem(self, problem: str) -> None:
+        # Said once per distinct problem, not at every reconcile pass.
+        if problem != self._last_problem:
+            log.warning("mining: %s; retrying at the next check", problem)
+            self._last_problem = problem
+
+
+def _gpus(indices: tuple[int, ...]) -> str:
+    return ",".join(map(str, indices)) or "none"
