@@ -11,6 +11,8 @@ import threading
 import time
 import uuid
 
+import requests
+
 from bench.common import local_stack, summary_ms
 from tests.e2e.client import ApiClient
 from tests.support import job_body
@@ -28,8 +30,13 @@ def delivery_latency(api_url: str, jobs: int) -> list[float]:
     def node() -> None:
         poller = ApiClient(api_url, wallet=provider.wallet, token=provider.token)
         while not stop.is_set():
-            answer = poller.call("GET", f"/api/v1/nodes/{provider_id}/commands", params={"wait": 20})
+            try:
+                answer = poller.call("GET", f"/api/v1/nodes/{provider_id}/commands", params={"wait": 20})
+            except requests.RequestException:
+                return  # the stack went away under the last poll
             arrived = time.perf_counter()
+            if stop.is_set() or answer.status_code != 200:
+                return  # the measurement is over and the stack is going away under the last poll
             commands = answer.json()["commands"]
             for command in commands:
                 seen.setdefault(command["job_id"], arrived)
