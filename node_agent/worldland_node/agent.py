@@ -15,7 +15,7 @@ from worldland_node.host import HostResources, detect_host
 from worldland_node.loops import Backoff, Loop
 from worldland_node.mining import MiningManager, MiningPolicy
 from worldland_node.ports import PortAllocator
-from worldland_node.redaction import redact
+from worldland_node.redaction import RedactingFilter
 from worldland_node.rentals import RentalManager, RentalPolicy
 from worldland_node.settings import AgentSettings
 from worldland_node.state import StateDir
@@ -24,8 +24,9 @@ log = logging.getLogger(__name__)
 
 
 class Agent:
-    def __init__(self, settings: AgentSettings) -> None:
+    def __init__(self, settings: AgentSettings, redactor: RedactingFilter | None = None) -> None:
         self.settings = settings
+        self._redactor = redactor or RedactingFilter()
         self.stopping = threading.Event()
         self.provider_id: str | None = None
         self.rentals: RentalManager | None = None
@@ -38,7 +39,7 @@ class Agent:
         """Everything up to running loops; raises on what a restart cannot fix (bad key, no GPUs, no engine)."""
         settings = self.settings
         key = settings.wallet_key()
-        redact(key, key.removeprefix("0x"))  # belt and braces: the key is never logged, and if it were, masked
+        self._redactor.add(key, key.removeprefix("0x"))  # belt and braces: never logged, and if it were, masked
         signer = WalletSigner(key, settings.siwe_domain)
         del key
         client = PlatformClient(settings.api, signer, settings.request_timeout)

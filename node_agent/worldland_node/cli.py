@@ -76,20 +76,22 @@ def load_settings(argv: Sequence[str] | None = None) -> AgentSettings:
         raise SystemExit(f"worldland-node: invalid settings: {problems}") from None
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str) -> RedactingFilter:
+    """stderr (journald under systemd), every line through the redacting filter, which is returned."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"))
-    handler.addFilter(RedactingFilter())
+    redactor = RedactingFilter()
+    handler.addFilter(redactor)
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     # The SDKs' debug chatter (urllib3 connection lines, docker API calls) is not the agent's story.
     for noisy in ("urllib3", "docker"):
         logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLogger().level))
+    return redactor
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     settings = load_settings(argv)
-    configure_logging(settings.log_level)
-    agent = Agent(settings)
+    agent = Agent(settings, configure_logging(settings.log_level))
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

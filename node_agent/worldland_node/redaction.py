@@ -5,21 +5,25 @@ from __future__ import annotations
 import logging
 import threading
 
-_secrets: set[str] = set()
-_lock = threading.Lock()
 MASK = "***"
 
 
-def redact(*secrets: str) -> None:
-    """Registers strings that must never appear in a log line (short ones are ignored: too many false hits)."""
-    with _lock:
-        _secrets.update(s for s in secrets if len(s) >= 16)
-
-
 class RedactingFilter(logging.Filter):
+    """Installed on the log handler; the agent tells it the secrets it holds (`add`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, *secrets: str) -> None:
+        """Strings that must never appear in a log line (short ones are ignored: too many false hits)."""
+        with self._lock:
+            self._secrets.update(s for s in secrets if len(s) >= 16)
+
     def filter(self, record: logging.LogRecord) -> bool:
-        with _lock:
-            secrets = tuple(_secrets)
+        with self._lock:
+            secrets = tuple(self._secrets)
         if secrets:
             message = record.getMessage()
             masked = message

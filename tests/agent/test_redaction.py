@@ -1,0 +1,24 @@
+"""The log filter masks the secrets the agent holds, should any line ever carry one."""
+
+from __future__ import annotations
+
+import logging
+
+from worldland_node.redaction import MASK, RedactingFilter
+
+KEY = "0x" + "ab" * 32
+
+
+def test_a_registered_secret_is_masked_in_message_and_arguments() -> None:
+    redactor = RedactingFilter()
+    redactor.add(KEY, KEY.removeprefix("0x"), "short")
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, "key %s and %s", (KEY, "short"), None)
+    assert redactor.filter(record)
+    assert record.getMessage() == f"key {MASK} and short"  # short strings are left alone: too many false hits
+
+
+def test_filters_do_not_share_secrets() -> None:
+    RedactingFilter().add(KEY)
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, "key %s", (KEY,), None)
+    RedactingFilter().filter(record)
+    assert record.getMessage() == f"key {KEY}"
