@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
+from tests.local_stack.local_agent import docker_problem
 from tests.local_stack.process import RunningStack, running_stack
 from tests.support import ROOT
 
@@ -29,26 +30,14 @@ GPU_FLAGS = ["--gpu-type", "NVIDIA GeForce RTX 4090", "--gpu-count", "4", "--gpu
 AGENT_STACK_OVERRIDES = "CommandAckTimeoutSeconds=5 CommandMaxDeliveries=3 ExpirySweepSeconds=1"
 
 
-def _docker_unavailable() -> str | None:
-    try:
-        import docker
-
-        client = docker.from_env(timeout=10)
-        client.ping()
-        client.close()
-    except Exception as error:
-        return f"no Docker engine answers ({type(error).__name__}: {error}); run `make docker-engine`"
-    return None
-
-
 @pytest.fixture(scope="session")
 def docker_engine() -> None:
-    reason = _docker_unavailable()
-    if reason is None:
+    problem = docker_problem()
+    if problem is None:
         return
     if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true and {reason}: the agent's Docker tests must run in CI")
-    pytest.skip(reason)
+        pytest.fail(f"CI=true and {problem}: the agent's Docker tests must run in CI (make docker-engine)")
+    pytest.skip(f"{problem}; run `make docker-engine`")
 
 
 @pytest.fixture(scope="session")

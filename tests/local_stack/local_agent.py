@@ -31,7 +31,7 @@ def start_local_agent(api_url: str) -> subprocess.Popen[bytes] | None:
     if os.environ.get("NO_AGENT", "") not in ("", "0"):
         log.info("agent      not started (NO_AGENT is set)")
         return None
-    problem = _docker_problem()
+    problem = docker_problem()
     if problem:
         log.warning("agent      not started: %s (make docker-engine, or NO_AGENT=1 to silence this)", problem)
         return None
@@ -70,7 +70,8 @@ def stop_local_agent(process: subprocess.Popen[bytes] | None) -> None:
         process.wait()
 
 
-def _docker_problem() -> str | None:
+def docker_problem() -> str | None:
+    """Why no Docker engine can be used from here, or None when one answers."""
     try:
         import docker
 
