@@ -19,7 +19,7 @@ REQUIREMENTS := layers/common/requirements.txt $(wildcard functions/*/requiremen
 help:
 	@echo "make run       the whole platform on this machine (API on http://127.0.0.1:$(PORT)), with an agent"
 	@echo "               for this host when Docker answers (NO_AGENT=1: without)"
-	@echo "make test      the test suite (unit, integration, end-to-end on the local stack)"
+	@echo "make test      the test suite (unit, integration, end-to-end, agent on Docker, sam local)"
 	@echo "make lint      ruff check, ruff format --check, mypy (strict) on the layer and the agent"
 	@echo "make validate  sam validate and sam validate --lint"
 	@echo "make build     sam build"
@@ -27,6 +27,7 @@ help:
 	@echo "make bench     the benchmarks in bench/ (they start their own local stack)"
 	@echo "make docker-engine      a running Docker engine (installs docker.io / debootstrap if missing)"
 	@echo "make lambda-base-image  the Lambda python3.12 base image for sam local (built here if it cannot be pulled)"
+	@echo "make rental-image       localhost/worldland-base:latest, the image local rentals ask for"
 
 $(VENV)/.installed: pyproject.toml node_agent/pyproject.toml $(REQUIREMENTS)
 	@command -v python$(PYTHON_VERSION) >/dev/null || { echo "python$(PYTHON_VERSION) not found (pyenv install $(PYTHON_VERSION)?)"; exit 1; }
