@@ -13,17 +13,18 @@ class RedactingFilter(logging.Filter):
 
     def __init__(self) -> None:
         super().__init__()
-        self._secrets: set[str] = set()
+        self._secrets: tuple[str, ...] = ()
         self._lock = threading.Lock()
 
     def add(self, *secrets: str) -> None:
         """Strings that must never appear in a log line (short ones are ignored: too many false hits)."""
         with self._lock:
-            self._secrets.update(s for s in secrets if len(s) >= 16)
+            known = set(self._secrets).union(s for s in secrets if len(s) >= 16)
+            # Longest first: a key and its un-prefixed form both registered must mask whole, not leave "0x".
+            self._secrets = tuple(sorted(known, key=len, reverse=True))
 
     def filter(self, record: logging.LogRecord) -> bool:
-        with self._lock:
-            secrets = tuple(self._secrets)
+        secrets = self._secrets  # an immutable tuple, swapped whole under the lock by add()
         if secrets:
             message = record.getMessage()
             masked = message

@@ -22,3 +22,13 @@ def test_filters_do_not_share_secrets() -> None:
     record = logging.LogRecord("t", logging.INFO, __file__, 1, "key %s", (KEY,), None)
     RedactingFilter().filter(record)
     assert record.getMessage() == f"key {KEY}"
+
+
+def test_a_secret_inside_a_longer_one_never_leaves_part_of_the_longer_one() -> None:
+    # Whatever order they were added in, the longer form is masked whole.
+    for order in [(KEY, KEY.removeprefix("0x")), (KEY.removeprefix("0x"), KEY)]:
+        redactor = RedactingFilter()
+        redactor.add(*order)
+        record = logging.LogRecord("t", logging.INFO, __file__, 1, "key %s", (KEY,), None)
+        redactor.filter(record)
+        assert record.getMessage() == f"key {MASK}"
