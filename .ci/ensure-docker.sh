@@ -22,7 +22,8 @@ as_root() {
 }
 
 missing=()
-command -v docker >/dev/null || missing+=(docker.io)
+# The engine, not just a client: some images ship a bare `docker` CLI without dockerd.
+command -v dockerd >/dev/null || [[ -x /usr/sbin/dockerd ]] || docker info >/dev/null 2>&1 || missing+=(docker.io)
 command -v debootstrap >/dev/null || [[ -x /usr/sbin/debootstrap ]] || missing+=(debootstrap)
 if ((${#missing[@]})); then
   command -v apt-get >/dev/null || die "missing ${missing[*]} and no apt-get to install them; install Docker yourself"
