@@ -35,8 +35,12 @@ def test_sam_validate_passes(lint: bool) -> None:
     )
     env = os.environ | {"SAM_CLI_TELEMETRY": "0"}
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env, timeout=300, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "is a valid SAM Template" in result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "is a valid SAM Template" in output
+    # The two checks catch different mistakes: make sure each ran (a samconfig `lint = true` would
+    # silently turn the plain translation into a second cfn-lint run).
+    assert ("basic SAM Validation" in output) is not lint, output
 
 
 def test_every_function_has_code_a_handler_and_a_sample_event(template: dict[str, Any]) -> None:
