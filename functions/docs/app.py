@@ -6,11 +6,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from worldland.api import auth, jobs, nodes, providers
+from worldland.api import auth, commands, jobs, nodes, providers
 from worldland.api.app import create_app
 from worldland.observability import logger
 
-app = create_app(auth.router, providers.router, jobs.router, nodes.router)
+app = create_app(auth.router, providers.router, jobs.router, nodes.router, commands.router)
 app.enable_swagger(
     path="/api/v1/docs",
     title="WorldLand Cloud API",
