@@ -23,7 +23,7 @@ help:
 	@echo "make lint      ruff check, ruff format --check, mypy (strict) on the layer and the agent"
 	@echo "make validate  sam validate and sam validate --lint"
 	@echo "make build     sam build"
-	@echo "make deploy    sam deploy (needs AWS credentials)"
+	@echo "make deploy    sam deploy, guided the first time (needs AWS credentials; GUIDED=1 asks again)"
 	@echo "make bench     the benchmarks in bench/ (they start their own local stack)"
 	@echo "make docker-engine      a running Docker engine (installs docker.io / debootstrap if missing)"
 	@echo "make lambda-base-image  the Lambda python3.12 base image for sam local (built here if it cannot be pulled)"
@@ -73,8 +73,11 @@ validate: setup
 build: setup
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/sam build
 
+# Guided the first time: `sam deploy --guided` saves the region (and the answers) to samconfig.toml,
+# and later deploys reuse them. GUIDED=1 asks again; GUIDED=0 never asks.
+GUIDED ?= $(if $(shell grep -qE '^region *=' samconfig.toml && echo saved),0,1)
 deploy: build
-	$(VENV)/bin/sam deploy $(if $(wildcard .aws-sam/build.toml),,--guided)
+	$(VENV)/bin/sam deploy $(if $(filter 1,$(GUIDED)),--guided)
 
 bench: setup
 	PYTHONPATH=layers/common $(PY) -m bench.create_job_contention
