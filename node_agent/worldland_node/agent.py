@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 from worldland_node.api_client import PlatformClient, PlatformError
 from worldland_node.auth import WalletSigner, utc_now
 from worldland_node.docker_runtime import DockerRuntime
 from worldland_node.gpus import GpuInventory, detect_gpus, gpu_metrics, load_nvml
 from worldland_node.host import HostResources, detect_host
-from worldland_node.loops import Backoff, Loop
+from worldland_node.loops import Backoff, Loop, log_failure
 from worldland_node.mining import MiningManager, MiningPolicy
 from worldland_node.ports import PortAllocator
 from worldland_node.redaction import RedactingFilter
@@ -21,6 +22,7 @@ from worldland_node.settings import AgentSettings
 from worldland_node.state import StateDir
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Agent:
@@ -36,7 +38,8 @@ class Agent:
         self._nvml: ModuleType | None = None
 
     def start(self) -> None:
-        """Everything up to running loops; raises on what a restart cannot fix (bad key, no GPUs, no engine)."""
+        """Everything up to running loops; raises only on what waiting cannot fix (a bad key, no GPUs, the
+        platform refusing the host). The engine or the platform away is waited for, as the loops do."""
         settings = self.settings
         key = settings.wallet_key()
         self._redactor.add(key, key.removeprefix("0x"))  # belt and braces: never logged, and if it were, masked
@@ -49,7 +52,7 @@ class Agent:
         self._nvml = load_nvml()
         inventory = detect_gpus(self._nvml, settings.gpu_type, settings.gpu_count, settings.gpu_memory_gb)
         self._runtime = DockerRuntime()
-        engine = self._runtime.info()
+        engine = self._until_done("reaching the container engine", self._runtime.info)
         log.info("container engine: %s", engine.description)
         use_gpus = engine.nvidia and inventory.detected
         if not use_gpus:
@@ -77,7 +80,8 @@ class Agent:
                 pull_timeout=settings.pull_timeout,
             ),
             rented=lambda: self.rentals.gpus_in_use() if self.rentals else set(),
-            on_change=self._wake_heartbeat,
+            on_change=lambda: self._wake("heartbeat"),  # the platform sees a mining change now
+            wake_sync=lambda: self._wake("mining"),  # rentals changed: the mining loop resyncs
         )
         self.mining = mining
         self.rentals = RentalManager(
@@ -97,9 +101,8 @@ class Agent:
             ),
             mining=mining,
         )
-        self.rentals.recover()
         rentals = self.rentals
-        mining.sync()  # mining starts (or is adopted) on the GPUs rentals do not hold
+        self._until_done("recovering this host's rentals", rentals.recover)
 
         def heartbeat() -> None:
             try:
@@ -121,16 +124,17 @@ class Agent:
             if receipts:
                 client.ack(provider_id, receipts)
 
-        heartbeat()  # Available now, not one interval from now
         # Independent threads: one slow or failing (a stuck engine call, the platform away) never stalls the others.
-        self._loops = [
-            Loop("heartbeat", heartbeat, settings.heartbeat_interval, self.stopping, settings.heartbeat_interval),
-            Loop("commands", commands, 0, self.stopping),
+        # Mining starts (or is adopted) on its loop's first pass, so no pull of its image delays the node.
+        self._start_loops(
             Loop("reconcile", rentals.reconcile, settings.reconcile_interval, self.stopping),
             Loop("mining", mining.sync, settings.reconcile_interval, self.stopping),
-        ]
-        for loop in self._loops:
-            loop.start()
+        )
+        self._until_done("the first heartbeat", heartbeat)  # Available now, not one interval from now
+        self._start_loops(
+            Loop("heartbeat", heartbeat, settings.heartbeat_interval, self.stopping, settings.heartbeat_interval),
+            Loop("commands", commands, 0, self.stopping),
+        )
         log.info(
             "node ready: provider %s, %d GPU(s), SSH ports %s", provider_id, len(inventory.gpus), settings.port_range
         )
@@ -155,11 +159,29 @@ class Agent:
                 log.debug("nvmlShutdown: %s", error)
         log.info("stopped; rentals keep running")
 
-    def _wake_heartbeat(self) -> None:
-        """Mining changed: tell the platform now rather than at the next interval."""
-        for loop in self._loops:
-            if loop.name == "heartbeat":
+    def _start_loops(self, *loops: Loop) -> None:
+        for loop in loops:
+            self._loops.append(loop)
+            loop.start()
+
+    def _wake(self, name: str) -> None:
+        """Runs a loop's next pass now (a no-op before it starts: its first pass comes at once anyway)."""
+        for loop in list(self._loops):
+            if loop.name == name:
                 loop.wake()
+
+    def _until_done(self, what: str, step: Callable[[], T]) -> T:
+        """A start-up step retried like a loop's pass (logged, backed off with jitter) until it succeeds;
+        SIGTERM meanwhile ends the agent cleanly."""
+        backoff = Backoff()
+        while True:
+            try:
+                return step()
+            except Exception as error:
+                delay = backoff.next_delay()
+                log_failure(what, error, delay)
+            if self.stopping.wait(delay):
+                raise SystemExit(0)
 
     def _register(self, client: PlatformClient, state: StateDir, host: HostResources, inventory: GpuInventory) -> str:
         body = {
@@ -169,7 +191,9 @@ class Agent:
                 "total_gpus": len(inventory.gpus),
                 "gpus": inventory.registration(),
                 "cpu_cores": self.settings.cpu_cores or host.cpu_cores,
-                "total_memory_mb": self.settings.memory_gb * 1024 if self.settings.memory_gb else host.total_memory_mb,
+                "total_memory_mb": (
+                    self.settings.host_memory_gb * 1024 if self.settings.host_memory_gb else host.total_memory_mb
+                ),
                 "available_disk_gb": host.available_disk_gb,
             },
             "capacity": {"gpu_price_per_hour": self.settings.price_per_hour},

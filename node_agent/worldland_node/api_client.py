@@ -7,9 +7,10 @@ import threading
 from typing import Any
 
 import requests
+from pydantic import ValidationError
 
 from worldland_node.auth import Token, WalletSigner, utc_now
-from worldland_node.models import Command
+from worldland_node.models import Command, describe_error
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,21 @@ class PlatformClient:
         return self._call("POST", f"/api/v1/nodes/{provider_id}/heartbeat", json=body)
 
     def poll_commands(self, provider_id: str, wait: int) -> list[Command]:
+        """The commands waiting; one that does not parse is logged (fields and rules only) and skipped:
+        unacknowledged, it comes back until the platform's delivery limit fails its job."""
         answer = self._call("GET", f"/api/v1/nodes/{provider_id}/commands", params={"wait": wait}, extra_timeout=wait)
-        return [Command.model_validate(c) for c in answer["commands"]]
+        commands = []
+        for raw in answer["commands"]:
+            try:
+                commands.append(Command.model_validate(raw))
+            except ValidationError as error:
+                log.error(
+                    "command %s (job %s) is malformed and was skipped: %s",
+                    _named(raw, "command_id"),
+                    _named(raw, "job_id"),
+                    describe_error(error),
+                )
+        return commands
 
     def ack(self, provider_id: str, receipts: list[str]) -> None:
         # The route takes at most 10 receipts a call.
@@ -116,3 +130,9 @@ def _error(response: requests.Response) -> PlatformError:
         code, message = "error", response.text[:300]
     kinds: dict[int, type[PlatformError]] = {409: IllegalTransition, 404: NotFound}
     return kinds.get(response.status_code, PlatformError)(response.status_code, code, message)
+
+
+def _named(raw: Any, key: str) -> str:
+    # Identifiers only, and only when they look like one: nothing else of a malformed command is logged.
+    value = raw.get(key) if isinstance(raw, dict) else None
+    return value if isinstance(value, str) and value.isprintable() and len(value) <= 64 else "?"

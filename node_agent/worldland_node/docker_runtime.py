@@ -32,6 +32,9 @@ LABEL_GPUS = "worldland.gpus"
 LABEL_EXPIRES = "worldland.expires-at"
 LABEL_MINING = "worldland.mining"
 ENTRYPOINT = "/.worldland/entrypoint.sh"
+# How far back the engine's event log is searched for a container's exit, and how long that may take.
+EVENTS_LOOKBACK = 24 * 3600
+EVENTS_DEADLINE = 10.0
 
 
 class DockerError(Exception):
@@ -61,6 +64,16 @@ class RentalContainer:
     exit_code: int | None
     ssh_port: int | None
     gpu_indices: tuple[int, ...]
+    restart_count: int = 0  # restarts by the restart policy since the container (or the engine) last started
+    oom_killed: bool = False
+
+
+@dataclass(frozen=True)
+class ExitDetail:
+    """A container's latest exit, from the engine's events (its state forgets it once Docker restarts it)."""
+
+    exit_code: int | None
+    oom_killed: bool
 
 
 @dataclass(frozen=True)
@@ -296,17 +309,45 @@ class DockerRuntime:
             container.remove(force=True)
         except docker.errors.NotFound:
             return
+        except docker.errors.APIError as error:
+            if error.status_code == 409 and "already in progress" in str(error.explanation):
+                return  # another thread is removing it (make_room and a mining sync): it is going
+            raise DockerError(f"could not remove container {container_id[:12]}: {_explain(error)}") from error
         except docker.errors.DockerException as error:
             raise DockerError(f"could not remove container {container_id[:12]}: {_explain(error)}") from error
 
-    def state(self, container_id: str) -> tuple[str, int | None] | None:
-        """(status, exit code) or None when the container is gone."""
+    def inspect(self, container_id: str) -> RentalContainer | None:
+        """The container as it is now, or None when it is gone."""
         try:
-            container = self._client.containers.get(container_id)
+            return _rental(self._client.containers.get(container_id))
         except docker.errors.NotFound:
             return None
-        exit_code = container.attrs.get("State", {}).get("ExitCode")
-        return str(container.status), exit_code
+
+    def last_exit(self, container_id: str) -> ExitDetail | None:
+        """The container's latest exit code and whether the kernel's OOM killer struck, from the engine's
+        event log (kept in memory by the engine: None when it has rolled over or cannot be read)."""
+        now = time.time()
+        try:
+            stream = self._client.events(
+                since=int(now) - EVENTS_LOOKBACK,
+                until=f"{now:.6f}",  # a time past: the engine sends what it holds and closes (a future one waits)
+                filters={"container": container_id, "event": ["oom", "die"]},
+                decode=True,
+            )
+        except docker.errors.DockerException as error:
+            log.debug("events of %s unavailable: %s", container_id[:12], error)
+            return None
+        # The events call has no timeout of its own: closing the stream ends a read that hangs.
+        deadline = threading.Timer(EVENTS_DEADLINE, stream.close)
+        deadline.start()
+        try:
+            return _last_exit(list(stream))
+        except Exception as error:  # a closed or broken stream: the reason just says less
+            log.debug("events of %s unreadable: %s", container_id[:12], error)
+            return None
+        finally:
+            deadline.cancel()
+            stream.close()
 
     def log_tail(self, container_id: str, lines: int = 15) -> str:
         try:
@@ -323,14 +364,32 @@ def _rental(container: Any) -> RentalContainer:
     labels = container.labels
     port = labels.get(LABEL_PORT)
     gpus = labels.get(LABEL_GPUS, "")
+    state = container.attrs.get("State") or {}
     return RentalContainer(
         container_id=str(container.id),
         job_id=labels.get(LABEL_JOB, ""),
         status=str(container.status),
-        exit_code=container.attrs.get("State", {}).get("ExitCode"),
+        exit_code=state.get("ExitCode"),
         ssh_port=int(port) if port and port.isdigit() else None,
         gpu_indices=tuple(int(i) for i in gpus.split(",") if i.isdigit()),
+        restart_count=int(container.attrs.get("RestartCount") or 0),
+        oom_killed=bool(state.get("OOMKilled")),
     )
+
+
+def _last_exit(events: list[dict[str, Any]]) -> ExitDetail | None:
+    """The last `die` event's exit code, OOM-killed when an `oom` event came since the `die` before it."""
+    last: ExitDetail | None = None
+    oom = False
+    for event in events:
+        action = event.get("Action") or event.get("status")
+        if action == "oom":
+            oom = True
+        elif action == "die":
+            code = (event.get("Actor") or {}).get("Attributes", {}).get("exitCode")
+            last = ExitDetail(int(code) if str(code).lstrip("-").isdigit() else None, oom)
+            oom = False
+    return last
 
 
 def _percent(layers: dict[str, tuple[int, int]], event: dict[str, Any]) -> float | None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class GpuConfigError(Exception):
@@ -78,24 +80,58 @@ def detect_gpus(
 
 
 def gpu_metrics(nvml: ModuleType | None) -> list[dict[str, Any]]:
-    """Per-GPU utilization, temperature and memory for the heartbeat; [] without NVML."""
+    """Per-GPU utilization, temperature and memory for the heartbeat; [] without NVML.
+
+    Each metric is read on its own: a GPU that does not support one (NVMLError_NotSupported is common
+    for utilization and temperature on some boards) reports None for it, never failing the heartbeat."""
     if nvml is None:
         return []
-    metrics: list[dict[str, Any]] = []
-    for index in range(nvml.nvmlDeviceGetCount()):
-        handle = nvml.nvmlDeviceGetHandleByIndex(index)
-        memory = nvml.nvmlDeviceGetMemoryInfo(handle)
-        metrics.append(
-            {
-                "index": index,
-                "name": _text(nvml.nvmlDeviceGetName(handle)),
-                "utilization_pct": float(nvml.nvmlDeviceGetUtilizationRates(handle).gpu),
-                "temperature_c": float(nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU)),
-                "memory_used_mb": int(memory.used) // 2**20,
-                "memory_total_mb": int(memory.total) // 2**20,
-            }
-        )
+    count = _read("GPU count", lambda: int(nvml.nvmlDeviceGetCount()))
+    return [_one_gpu(nvml, index) for index in range(count or 0)]
+
+
+def _one_gpu(nvml: ModuleType, index: int) -> dict[str, Any]:
+    metrics: dict[str, Any] = {"index": index} | dict.fromkeys(
+        ("name", "utilization_pct", "temperature_c", "memory_used_mb", "memory_total_mb")
+    )
+    handle = _read(f"GPU {index}", lambda: nvml.nvmlDeviceGetHandleByIndex(index))
+    if handle is None:
+        return metrics
+    metrics["name"] = _read(f"GPU {index} name", lambda: _text(nvml.nvmlDeviceGetName(handle))[:128])
+    utilization = _read(f"GPU {index} utilization", lambda: float(nvml.nvmlDeviceGetUtilizationRates(handle).gpu))
+    metrics["utilization_pct"] = _within(utilization, 0, 100)
+    temperature = _read(
+        f"GPU {index} temperature",
+        lambda: float(nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU)),
+    )
+    metrics["temperature_c"] = _within(temperature, -50, 150)
+    memory = _read(f"GPU {index} memory", lambda: _memory_mb(nvml.nvmlDeviceGetMemoryInfo(handle)))
+    if memory is not None:
+        metrics["memory_used_mb"], metrics["memory_total_mb"] = memory
     return metrics
+
+
+_unreadable: set[str] = set()  # metrics already said to be unreadable: said once, not every heartbeat
+
+
+def _read(what: str, read: Callable[[], T]) -> T | None:
+    try:
+        return read()
+    except Exception as error:  # NVMLError_NotSupported, _GpuIsLost, _Unknown, ...: that metric is unknown
+        if what not in _unreadable:
+            _unreadable.add(what)
+            log.warning("NVML: %s unreadable (%s: %s); reported as unknown", what, type(error).__name__, error)
+        return None
+
+
+def _within(value: float | None, low: float, high: float) -> float | None:
+    # A reading outside what the platform accepts (a sensor's error value) is unknown, not a failed heartbeat.
+    return value if value is not None and low <= value <= high else None
+
+
+def _memory_mb(memory: Any) -> tuple[int, int]:
+    """(used, total) in MiB."""
+    return int(memory.used) // 2**20, int(memory.total) // 2**20
 
 
 def _nvml_gpus(nvml: ModuleType) -> tuple[Gpu, ...]:

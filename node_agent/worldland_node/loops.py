@@ -8,6 +8,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
+from worldland_node.models import describe_error
+
 log = logging.getLogger(__name__)
 
 
@@ -61,9 +65,16 @@ class Loop(threading.Thread):
             self._step()
         except Exception as error:
             delay = self._backoff.next_delay()
-            log.warning("%s failed (%s: %s); retrying in %.1f s", self.name, type(error).__name__, error, delay)
-            log.debug("%s failure", self.name, exc_info=True)
+            log_failure(self.name, error, delay)
             return delay
         self._backoff.reset()
         # ±10 % jitter on the steady interval too: heartbeats from hosts started together spread out.
         return self._interval * random.uniform(0.9, 1.1) if self._interval else 0.0
+
+
+def log_failure(what: str, error: Exception, delay: float) -> None:
+    """One line per failed pass; the traceback at DEBUG, never for a validation error (whose text
+    repeats its input: see models.describe_error)."""
+    log.warning("%s failed (%s: %s); retrying in %.1f s", what, type(error).__name__, describe_error(error), delay)
+    if not isinstance(error, ValidationError):
+        log.debug("%s failure", what, exc_info=True)

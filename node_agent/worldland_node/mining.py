@@ -2,8 +2,13 @@
 resumed on the GPUs a rental gives back.
 
 Rentals always win: `make_room` stops the mining container within the grace period before a
-rental's container is created and never waits on anything slower (an image pull happens outside
-the lock). `sync` then restarts mining on whatever GPUs are left.
+rental's container is created and never waits on anything slower. `sync` (run only by the agent's
+mining loop, which rentals wake with `request_sync`) restarts mining on whatever GPUs are left; an
+image pull happens there, outside every lock, so no rental ever waits on one.
+
+Two locks: `_engine_lock` serializes changes to the mining container (held for one engine call at
+a time: a stop within the grace, or a start); `_state_lock` guards what `report` reads and is never
+held across an engine call, so a heartbeat never waits on Docker.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from worldland_node.engine import Images
 log = logging.getLogger(__name__)
 
 MiningState = Literal["running", "paused", "stopped"]
+# How much longer than the grace `make_room` waits for a sync's engine call in progress.
+LOCK_SLACK = 5.0
 
 
 class MiningEngine(Images, Protocol):
@@ -50,13 +57,16 @@ class MiningManager:
         policy: MiningPolicy,
         rented: Callable[[], set[int]],
         on_change: Callable[[], None] = lambda: None,
+        wake_sync: Callable[[], None] = lambda: None,
     ) -> None:
         self._engine = engine
         self._provider_id = provider_id
         self._policy = policy
         self._rented = rented  # GPUs rentals hold, including a start in progress
         self._on_change = on_change  # e.g. wake the heartbeat so the platform sees it now
-        self._lock = threading.Lock()
+        self._wake_sync = wake_sync  # wakes the mining loop, which runs `sync`
+        self._engine_lock = threading.Lock()
+        self._state_lock = threading.Lock()
         self._state: MiningState = "stopped"
         self._container: MiningContainer | None = None
         self._last_problem = ""
@@ -64,57 +74,86 @@ class MiningManager:
         self._stopping = threading.Event()
 
     def report(self) -> dict[str, Any]:
-        """The heartbeat's `mining` block."""
-        with self._lock:
-            container = self._container
-            return {
-                "state": self._state,
-                "container_id": container.container_id if container else None,
-                "gpu_count": len(container.gpu_indices) if container and self._state == "running" else 0,
-            }
+        """The heartbeat's `mining` block: the last published state, never waiting on the engine."""
+        with self._state_lock:
+            state, container = self._state, self._container
+        return {
+            "state": state,
+            "container_id": container.container_id if container else None,
+            "gpu_count": len(container.gpu_indices) if container and state == "running" else 0,
+        }
+
+    def request_sync(self) -> None:
+        """Rentals changed (a container started or ended): the mining loop resyncs now, on its own thread."""
+        self._wake_sync()
 
     def make_room(self, gpus: list[int]) -> None:
-        """Before a rental's container is created: mining leaves `gpus` (SIGTERM, SIGKILL after the grace)."""
-        if not self._policy.enabled:
+        """Before a rental's container is created: mining leaves `gpus` (SIGTERM, SIGKILL after the grace).
+
+        The rental's GPUs are already counted in `rented`, so a sync running meanwhile never starts
+        mining on them; waiting for it costs at most its one engine call in progress."""
+        if not self._policy.enabled or not gpus:
             return
-        with self._lock:
+        grace = self._policy.grace
+        locked = self._engine_lock.acquire(timeout=grace + LOCK_SLACK)
+        if not locked:
+            # Only a slow engine holds a sync this long: a rental does not queue behind it.
+            log.warning("mining: a mining change is taking long; making room for the rental regardless")
+        try:
             current = self._engine.mining(self._provider_id)
             if current is None or not set(current.gpu_indices) & set(gpus):
                 return
-            grace = self._policy.grace
             log.info("mining: stopping on GPUs %s for a rental (grace %d s)", _gpus(current.gpu_indices), grace)
             self._engine.remove(current.container_id, grace=grace)
             self._set("paused", None)
+        finally:
+            if locked:
+                self._engine_lock.release()
+        self.request_sync()  # mining comes back on the GPUs this rental leaves
 
     def sync(self) -> None:
         """Mining runs on exactly the GPUs no rental holds (or is paused when there are none, stopped when off)."""
-        with self._lock:
-            current = self._engine.mining(self._provider_id)
-            if not self._policy.enabled:
+        if not self._policy.enabled:
+            with self._engine_lock:
+                current = self._engine.mining(self._provider_id)
                 if current is not None:
                     self._engine.remove(current.container_id, grace=self._policy.grace)
-                self._set("stopped", None)
-                return
-            free = tuple(i for i in self._policy.gpu_indices if i not in self._rented())
+            self._set("stopped", None)
+            return
+        if self._settled():
+            return
+        if not self._image_ready():  # outside the lock: a pull must never hold up a rental's make_room
+            self._set("stopped", None)
+            return
+        self._start_on_free_gpus()
+
+    def stop(self) -> None:
+        """The agent is shutting down: interrupt a pull in progress (the container keeps running)."""
+        self._stopping.set()
+
+    def _settled(self) -> bool:
+        """Keeps a container on the right GPUs (True), or removes a wrong one; True too when none are free."""
+        with self._engine_lock:
+            current = self._engine.mining(self._provider_id)
+            free = self._free()
             if current is not None and current.status in ("running", "restarting") and current.gpu_indices == free:
                 self._set("running", current)  # as it should be (also: adopted after an agent restart)
-                return
+                return True
             if current is not None:
                 why = "it exited" if current.status not in ("running", "restarting") else "rentals changed"
                 log.info("mining: replacing the container on GPUs %s (%s)", _gpus(current.gpu_indices), why)
                 self._engine.remove(current.container_id, grace=self._policy.grace)
-            if not free:
-                if not self._pause_said:
-                    log.info("mining: paused, rentals hold every GPU")
-                    self._pause_said = True
-                self._set("paused", None)
-                return
-        if not self._image_ready():  # outside the lock: a pull must never hold up a rental's make_room
-            with self._lock:
-                self._set("stopped", None)
-            return
-        with self._lock:
-            free = tuple(i for i in self._policy.gpu_indices if i not in self._rented())
+        if not free:
+            if not self._pause_said:
+                log.info("mining: paused, rentals hold every GPU")
+                self._pause_said = True
+            self._set("paused", None)
+            return True
+        return False
+
+    def _start_on_free_gpus(self) -> None:
+        with self._engine_lock:
+            free = self._free()  # again: a rental may have taken GPUs during the pull
             if not free or self._engine.mining(self._provider_id) is not None:
                 return  # a rental took the GPUs meanwhile, or another sync started it: the next sync decides
             request = MiningRequest(
@@ -126,13 +165,13 @@ class MiningManager:
                 self._problem(str(error))
                 self._set("stopped", None)
                 return
-            self._last_problem, self._pause_said = "", False
-            log.info("mining: running %s on GPUs %s", self._policy.image, _gpus(free))
-            self._set("running", MiningContainer(container_id, "running", free))
+        self._last_problem, self._pause_said = "", False
+        log.info("mining: running %s on GPUs %s", self._policy.image, _gpus(free))
+        self._set("running", MiningContainer(container_id, "running", free))
 
-    def stop(self) -> None:
-        """The agent is shutting down: interrupt a pull in progress (the container keeps running)."""
-        self._stopping.set()
+    def _free(self) -> tuple[int, ...]:
+        rented = self._rented()
+        return tuple(i for i in self._policy.gpu_indices if i not in rented)
 
     def _image_ready(self) -> bool:
         image = self._policy.image
@@ -147,11 +186,12 @@ class MiningManager:
         return True
 
     def _set(self, state: MiningState, container: MiningContainer | None) -> None:
-        changed = (state, container and container.gpu_indices) != (
-            self._state,
-            self._container and self._container.gpu_indices,
-        )
-        self._state, self._container = state, container
+        with self._state_lock:
+            changed = (state, container and container.gpu_indices) != (
+                self._state,
+                self._container and self._container.gpu_indices,
+            )
+            self._state, self._container = state, container
         if changed:
             self._on_change()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError
 
 # Times are ISO 8601 UTC ("…Z"); pydantic parses them on every Python the agent supports (3.10's
 # datetime.fromisoformat does not take "Z").
@@ -56,7 +56,22 @@ class RentalRecord(BaseModel):
     ssh_port: int | None = None
     container_id: str | None = None
     gpu_indices: list[int] = Field(default_factory=list)
+    # Docker's RestartCount when the agent started or adopted the container: a higher count means its
+    # main process exited on its own and the restart policy brought it back.
+    restart_count: int = 0
     stop_requested: bool = False
     stop_reason: str | None = None
     # When the final state was confirmed; the entry stays a while after, so a late duplicate start is ignored.
     finished_at: datetime | None = None
+
+
+def describe_error(error: BaseException) -> str:
+    """An error's text fit for the log: a validation error names the fields and rules only.
+
+    pydantic's own message repeats the input (`input_value=…`), which for a command or a journal
+    entry can hold an SSH password hash or public key."""
+    if isinstance(error, ValidationError):
+        problems = error.errors(include_url=False, include_context=False, include_input=False)
+        where = "; ".join(f"{'.'.join(map(str, p['loc'])) or '(root)'}: {p['type']}" for p in problems)
+        return f"{error.error_count()} validation error(s) for {error.title}: {where}"
+    return str(error)

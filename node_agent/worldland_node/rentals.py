@@ -25,7 +25,7 @@ import requests
 
 from worldland_node.api_client import IllegalTransition, NotFound, PlatformError
 from worldland_node.auth import utc_now
-from worldland_node.docker_runtime import ContainerRequest, DockerError, RentalContainer
+from worldland_node.docker_runtime import ContainerRequest, DockerError, ExitDetail, RentalContainer
 from worldland_node.engine import Images
 from worldland_node.models import FINAL_STATES, Command, RentalRecord, RentalSpec
 from worldland_node.ports import NoFreePort, PortAllocator
@@ -45,15 +45,19 @@ class Runtime(Images, Protocol):
     def find(self, job_id: str) -> RentalContainer | None: ...
     def create_and_start(self, request: ContainerRequest) -> str: ...
     def remove(self, container_id: str, grace: int) -> None: ...
-    def state(self, container_id: str) -> tuple[str, int | None] | None: ...
+    def inspect(self, container_id: str) -> RentalContainer | None: ...
+    def last_exit(self, container_id: str) -> ExitDetail | None: ...
     def log_tail(self, container_id: str, lines: int = 15) -> str: ...
 
 
 class MiningHooks(Protocol):
-    """Mining gives GPUs up before a rental takes them and comes back after (mining.MiningManager)."""
+    """Mining gives GPUs up before a rental takes them and comes back after (mining.MiningManager).
+
+    A rental only ever waits for `make_room` (bounded by the grace period); mining's own restart
+    (and any image pull) happens on the mining loop, which `request_sync` wakes."""
 
     def make_room(self, gpus: list[int]) -> None: ...
-    def sync(self) -> None: ...
+    def request_sync(self) -> None: ...
 
 
 class Reports(Protocol):
@@ -132,6 +136,8 @@ class RentalManager:
             log.error("start_rental for job %s carries no rental; acknowledging it as unusable", job_id)
             self._send(RentalRecord(job_id=job_id, state="failed"), {"state": "failed", "reason": "no rental spec"})
             return True
+        # Looked up before the lock: the accept lock covers journal reads and writes, never engine calls.
+        existing = self._runtime.find(job_id) if self._state.load(job_id) is None else None
         with self._accept_lock:
             record = self._state.load(job_id)
             if record is not None:
@@ -140,13 +146,13 @@ class RentalManager:
                     "job %s: start delivered again (delivery %d); already %s", job_id, command.delivery, record.state
                 )
             else:
-                existing = self._runtime.find(job_id)
                 record = RentalRecord(job_id=job_id, rental=command.rental)
                 if existing is not None:
                     # The journal was lost but the container is there: adopt it rather than start another.
                     log.info("job %s: adopting existing container %s", job_id, existing.container_id[:12])
                     record.state, record.container_id = "starting", existing.container_id
                     record.ssh_port, record.gpu_indices = existing.ssh_port, list(existing.gpu_indices)
+                    record.restart_count = existing.restart_count
                 self._state.save(record)
                 log.info("job %s: start accepted (%s)", job_id, _describe(command.rental))
         if record.state in ("accepted", "starting") and not record.stop_requested:
@@ -155,17 +161,20 @@ class RentalManager:
 
     def _accept_stop(self, command: Command) -> bool:
         job_id = command.job_id
+        # Engine and platform calls stay outside the accept lock: workers' journal writes wait on it.
+        unknown = self._state.load(job_id) is None and self._runtime.find(job_id) is None
         with self._accept_lock:
             record = self._state.load(job_id)
-            if record is None and self._runtime.find(job_id) is None:
-                # Never started here (or long forgotten): nothing to remove; the platform accepts "ended".
-                log.info("job %s: stop for a rental this host does not run; reporting it ended", job_id)
-                outcome = self._send(RentalRecord(job_id=job_id), {"state": "ended"})
-                return outcome is not Delivered.UNSENT  # unsent: let the command come back and try again
-            record = record or RentalRecord(job_id=job_id, state="starting")
-            record.stop_requested = True
-            record.stop_reason = record.stop_reason or "stop_rental"
-            self._state.save(record)
+            if record is not None or not unknown:
+                record = record or RentalRecord(job_id=job_id, state="starting")
+                record.stop_requested = True
+                record.stop_reason = record.stop_reason or "stop_rental"
+                self._state.save(record)
+        if record is None:
+            # Never started here (or long forgotten): nothing to remove; the platform accepts "ended".
+            log.info("job %s: stop for a rental this host does not run; reporting it ended", job_id)
+            outcome = self._send(RentalRecord(job_id=job_id), {"state": "ended"})
+            return outcome is not Delivered.UNSENT  # unsent: let the command come back and try again
         self._cancel_event(job_id).set()  # a start in progress gives up at its next step
         log.info("job %s: stop accepted", job_id)
         self._schedule(job_id, self._stop, after_current=True)  # runs once the start (if any) gives up
@@ -181,6 +190,7 @@ class RentalManager:
             with self._guard:
                 self._gpus_taken[container.job_id] = list(container.gpu_indices)
         self.reconcile()
+        self._mining_changed()
 
     def reconcile(self) -> None:
         """Journal against engine: resume, expire, re-report, notice dead containers, forget old entries."""
@@ -251,7 +261,7 @@ class RentalManager:
     def _bring_up(self, record: RentalRecord, rental: RentalSpec) -> None:
         job_id = record.job_id
         existing = self._runtime.find(job_id)
-        if existing is not None and existing.status in ("running", "restarting"):
+        if existing is not None and _running_as_started(existing, record.restart_count):
             record.container_id, record.ssh_port = existing.container_id, existing.ssh_port
             record.gpu_indices = list(existing.gpu_indices)
         else:
@@ -264,7 +274,7 @@ class RentalManager:
         if record.ssh_port is None or record.container_id is None:
             raise StartFailed("the rental's container carries no SSH port label")
         self._progress(job_id, "starting", None, "waiting for sshd")
-        self._wait_for_ssh(job_id, record.container_id, record.ssh_port)
+        self._wait_for_ssh(job_id, record.container_id, record.ssh_port, record.restart_count)
         record.state = "running"
         self._save(record)
         log.info("job %s: running; SSH on port %d", job_id, record.ssh_port)
@@ -299,7 +309,7 @@ class RentalManager:
         self._raise_if_interrupted(job_id)
         self._progress(job_id, "creating", None, "creating the container")
         gpus = self._take_gpus(job_id, rental.gpu_count)
-        self._with_mining(lambda mining: mining.make_room(gpus))
+        self._make_room(gpus)
         cpus = min(float(rental.cpu_cores), float(self._policy.host_cpus))
         if cpus < rental.cpu_cores:
             log.warning(
@@ -332,22 +342,24 @@ class RentalManager:
                 if "port is already allocated" in str(error) and attempt < 2:
                     continue  # something took the port between the check and the publish
                 raise StartFailed(str(error)) from error
-            record.ssh_port, record.gpu_indices = port, gpus
+            record.ssh_port, record.gpu_indices, record.restart_count = port, gpus, 0
             # The container has the login material now; the journal need not keep it.
             record.rental = rental.model_copy(update={"ssh_password_hash": None, "ssh_public_key": None})
             self._save(record)
             log.info("job %s: container %s started, SSH port %d", job_id, record.container_id[:12], port)
-            self._with_mining(lambda mining: mining.sync())  # mining resumes on the GPUs this rental left free
+            self._mining_changed()  # mining resumes on the GPUs left free, on its own loop: no wait here
             return
 
-    def _wait_for_ssh(self, job_id: str, container_id: str, port: int) -> None:
+    def _wait_for_ssh(self, job_id: str, container_id: str, port: int, restart_count: int) -> None:
         deadline = time.monotonic() + self._policy.ssh_ready_timeout
         while not self._policy.ssh_probe(port):
             self._raise_if_interrupted(job_id)
-            state = self._runtime.state(container_id)
-            if state is None or state[0] == "exited":
+            # A main process that exits (say, sshd cannot be installed) is restarted by Docker's policy:
+            # a crash loop, not a slow start, so it fails now rather than at the deadline.
+            died = self._why_died(self._runtime.inspect(container_id), restart_count)
+            if died is not None:
                 tail = self._runtime.log_tail(container_id)
-                raise StartFailed(f"the container stopped before sshd answered (exit {state and state[1]}): {tail}")
+                raise StartFailed(f"the container stopped before sshd answered ({died}): {tail}")
             if time.monotonic() > deadline:
                 tail = self._runtime.log_tail(container_id)
                 raise StartFailed(f"sshd did not answer within {self._policy.ssh_ready_timeout:.0f} s: {tail}")
@@ -392,16 +404,20 @@ class RentalManager:
         self._ports.release(record.ssh_port)
         with self._guard:
             self._gpus_taken.pop(record.job_id, None)
-        self._with_mining(lambda mining: mining.sync())  # mining takes the freed GPUs back
+        self._mining_changed()  # mining takes the freed GPUs back, on its own loop: the report goes now
 
-    def _with_mining(self, action: Callable[[MiningHooks], None]) -> None:
-        """Mining's trouble is logged, never a rental's failure."""
+    def _make_room(self, gpus: list[int]) -> None:
+        """Mining leaves the rental's GPUs (within the grace period); its trouble never fails a rental."""
         if self._mining is None:
             return
         try:
-            action(self._mining)
+            self._mining.make_room(gpus)
         except Exception:
-            log.exception("mining: could not adjust to the rentals; the rental goes on")
+            log.exception("mining: could not leave GPUs %s; the rental goes on", gpus)
+
+    def _mining_changed(self) -> None:
+        if self._mining is not None:
+            self._mining.request_sync()
 
     def _adopt(self, container: RentalContainer) -> None:
         """A container labelled as this provider's rental that the journal does not know (the journal was
@@ -417,17 +433,25 @@ class RentalManager:
                 container_id=container.container_id,
                 ssh_port=container.ssh_port,
                 gpu_indices=list(container.gpu_indices),
+                restart_count=container.restart_count,  # restarts before the adoption are not held against it
             )
             self._state.save(record)
         if container.ssh_port:
             self._ports.reserve(container.ssh_port)
         with self._guard:
             self._gpus_taken[job_id] = list(container.gpu_indices)
+        self._mining_changed()
         log.info("job %s: adopted container %s found by its labels", job_id, container.container_id[:12])
         self._check_running(record, container)
 
     def _check_running(self, record: RentalRecord, container: RentalContainer | None) -> None:
-        if container is not None and container.status in ("running", "restarting"):
+        detail = self._why_died(container, record.restart_count)
+        if detail is None:
+            assert container is not None  # a missing container has a reason
+            if container.restart_count < record.restart_count:
+                # The engine restarted (its restart counts start again from 0): a lower count is the new normal.
+                record.restart_count = container.restart_count
+                self._save(record)
             if record.reported != "running" and record.ssh_port is not None:
                 sent = self._send(record, {"state": "running", "ssh_port": record.ssh_port})
                 if sent is Delivered.MOVED_ON:
@@ -435,12 +459,30 @@ class RentalManager:
                     self._request_stop(record.job_id, "ended on the platform")
             return
         with self._job_lock(record.job_id):
-            detail = f"exit code {container.exit_code}" if container else "removed outside the agent"
-            log.warning("job %s: its container is gone (%s); reporting the rental failed", record.job_id, detail)
+            log.warning("job %s: its container stopped (%s); reporting the rental failed", record.job_id, detail)
             self._tear_down(record)
             record.state, record.reason = "failed", f"the rental's container stopped ({detail})"
             self._save(record)
             self._send(record, {"state": "failed", "reason": record.reason})
+
+    def _why_died(self, container: RentalContainer | None, restart_count: int) -> str | None:
+        """Why the container is no longer the one the rental started, or None while it still is.
+
+        Rentals run with Docker's `unless-stopped` policy so a host or engine restart brings them back
+        (the engine then counts restarts from 0 again); a restart by the policy itself means the main
+        process exited on its own, which the customer's session does not survive: the rental failed."""
+        if container is None:
+            return "removed outside the agent"
+        if _running_as_started(container, restart_count):
+            return None
+        if container.status not in ("running", "restarting"):
+            return _exit_text(container.exit_code, container.oom_killed)
+        # Restarted, its state no longer holds the exit; the engine's events still do.
+        last = self._runtime.last_exit(container.container_id)
+        exit_text = _exit_text(last.exit_code, last.oom_killed) if last else "exit code unknown"
+        restarts = container.restart_count - restart_count
+        again = f"Docker restarted it {restarts} time(s)" if restarts > 0 else "Docker is restarting it"
+        return f"its main process exited by itself, {exit_text}; {again}"
 
     def _settle(self, record: RentalRecord, now: datetime) -> None:
         if record.reported != record.state:
@@ -552,6 +594,16 @@ class RentalManager:
         with self._guard:
             for table in (self._job_locks, self._cancel, self._work, self._gpus_taken):
                 table.pop(job_id, None)
+
+
+def _running_as_started(container: RentalContainer, restart_count: int) -> bool:
+    """Running, and not restarted by Docker's policy since the agent started or adopted it."""
+    return container.status == "running" and container.restart_count <= restart_count
+
+
+def _exit_text(exit_code: int | None, oom_killed: bool) -> str:
+    code = f"exit code {exit_code}" if exit_code is not None else "exit code unknown"
+    return f"killed for lack of memory (OOM), {code}" if oom_killed else code
 
 
 def _describe(rental: RentalSpec) -> str:

@@ -17,7 +17,8 @@ class AgentSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="WORLDLAND_", extra="forbid", validate_default=True)
 
     api: str = Field(
-        description="The platform's API address, e.g. https://api.worldland.cloud (with or without /api/v1)."
+        description="The platform's API address, e.g. https://api.worldland.cloud (with or without /api/v1). "
+        "Seed 004: --hub-http."
     )
     host: str = Field(description="The public IP customers reach this host on; goes into each rental's SSH command.")
     private_key_file: Path | None = Field(
@@ -27,7 +28,8 @@ class AgentSettings(BaseSettings):
         default=None, description="The provider wallet's private key (hex); visible in `ps`, so prefer the key file."
     )
     state_dir: Path = Field(
-        default=Path("/var/lib/worldland-node"), description="Where the provider id and the rental journal are kept."
+        default=Path("/var/lib/worldland-node"),
+        description="Where the provider id and the rental journal are kept. Seed 004: --cert-dir.",
     )
     hostname: str | None = Field(
         default=None, pattern=_HOSTNAME, description="The name registered for this host (default: the system's)."
@@ -40,13 +42,14 @@ class AgentSettings(BaseSettings):
     )
     gpu_count: int | None = Field(default=None, ge=1, le=64, description="Number of GPUs (default: NVML).")
     gpu_memory_gb: int | None = Field(
-        default=None, ge=1, le=1024, description="Memory of one GPU in GB (default: NVML)."
+        default=None, ge=1, le=1024, description="Memory of one GPU in GB (default: NVML). Seed 004: --memory-gb."
     )
     cpu_cores: int | None = Field(
         default=None, ge=1, le=1024, description="CPU cores offered to rentals (default: all this host has)."
     )
-    memory_gb: int | None = Field(
-        default=None, ge=1, le=16384, description="Memory offered to rentals in GB (default: all this host has)."
+    # Not `memory_gb`: seed 004's --memory-gb was the GPU memory, and is kept as that (cli.SEED_ALIASES).
+    host_memory_gb: int | None = Field(
+        default=None, ge=1, le=16384, description="Host memory offered to rentals in GB (default: all this host has)."
     )
     price_per_hour: float = Field(
         default=0.5, gt=0, le=1000, description="Price of one GPU for one hour, in the platform's currency."

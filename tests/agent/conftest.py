@@ -25,6 +25,7 @@ from tests.support import ROOT
 BASE_IMAGE = "localhost/worldland-base:latest"
 NOSSH_IMAGE = "localhost/worldland-nossh:latest"
 MINER_IMAGE = "localhost/worldland-miner-standin:latest"
+STUBBORN_MINER_IMAGE = "localhost/worldland-miner-stubborn:latest"
 GPU_FLAGS = ["--gpu-type", "NVIDIA GeForce RTX 4090", "--gpu-count", "4", "--gpu-memory-gb", "24"]
 # Short enough that an unacknowledged command comes back within a test; sweeps every second.
 AGENT_STACK_OVERRIDES = "CommandAckTimeoutSeconds=5 CommandMaxDeliveries=3 ExpirySweepSeconds=1"
@@ -48,17 +49,29 @@ def rental_images(docker_engine: None) -> None:
     assert result.returncode == 0, f"building the rental images failed:\n{result.stderr[-3000:]}"
 
 
-@pytest.fixture(scope="session")
-def miner_image(rental_images: None) -> str:
-    """A stand-in mining image (tests/agent/miner_standin), built on worldland-base."""
+def _build_miner(tag: str, on_sigterm: str) -> str:
     import docker
 
     client = docker.from_env()
     try:
-        client.images.build(path=str(Path(__file__).parent / "miner_standin"), tag=MINER_IMAGE, rm=True)
+        client.images.build(
+            path=str(Path(__file__).parent / "miner_standin"), tag=tag, rm=True, buildargs={"ON_SIGTERM": on_sigterm}
+        )
     finally:
         client.close()
-    return MINER_IMAGE
+    return tag
+
+
+@pytest.fixture(scope="session")
+def miner_image(rental_images: None) -> str:
+    """A stand-in mining image (tests/agent/miner_standin), built on worldland-base."""
+    return _build_miner(MINER_IMAGE, "exit")
+
+
+@pytest.fixture(scope="session")
+def stubborn_miner_image(rental_images: None) -> str:
+    """The stand-in miner ignoring SIGTERM: stopping it takes the whole grace period, then SIGKILL."""
+    return _build_miner(STUBBORN_MINER_IMAGE, "ignore")
 
 
 @pytest.fixture(scope="session")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import io
 import tarfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from worldland_node.docker_runtime import ContainerRequest, DockerRuntime, PullFailed, _bootstrap_archive
+from worldland_node.docker_runtime import ContainerRequest, DockerRuntime, ExitDetail, PullFailed, _bootstrap_archive
 from worldland_node.ports import PortAllocator
 from worldland_node.rentals import RentalManager, RentalPolicy
 from worldland_node.state import StateDir
@@ -81,3 +82,26 @@ def test_the_bootstrap_archive_holds_the_login_material_private() -> None:
         assert extracted is not None
         assert extracted.read() == b"yes\n"
     assert HASH not in repr(request)
+
+
+def test_an_exit_docker_restarted_is_still_told_by_the_engine(runtime: DockerRuntime, tmp_path: Path) -> None:
+    # Given a rental container (unless-stopped, so a host reboot brings it back)
+    request = ContainerRequest(
+        job_id=f"exit-{tmp_path.name[-8:]}".replace("_", "-"), provider_id=PROVIDER, image=BASE_IMAGE,
+        ssh_port=31110, cpus=1, memory_gb=1, storage_gb=20, gpu_indices=[], use_gpus=False, expires_at="",
+        password_hash=HASH,
+    )  # fmt: skip
+    container_id = runtime.create_and_start(request)
+    seen = runtime.inspect(container_id)
+    assert seen is not None
+    assert (seen.status, seen.restart_count) == ("running", 0)
+    # When its main process exits by itself (sshd told to stop from inside), and Docker restarts it
+    runtime._client.containers.get(container_id).exec_run(["sh", "-c", "kill -TERM 1"], detach=True)
+    deadline = time.monotonic() + 30
+    while (seen := runtime.inspect(container_id)) is not None and seen.restart_count == 0:
+        assert time.monotonic() < deadline, "Docker did not restart the container"
+        time.sleep(0.1)
+    # Then the restart is counted, and the exit it hides is still known from the engine's events
+    assert seen is not None
+    assert seen.restart_count == 1
+    assert runtime.last_exit(container_id) == ExitDetail(exit_code=143, oom_killed=False)

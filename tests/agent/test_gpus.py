@@ -119,3 +119,74 @@ def test_flags_override_what_nvml_says(monkeypatch: pytest.MonkeyPatch) -> None:
     inventory = detect_gpus(load_nvml(), None, 1, 20)
     assert inventory.registration() == [{"name": "NVIDIA GeForce RTX 4090", "memory": 20480}]
     assert len(inventory.gpus) == 1
+
+
+class NVMLError_NotSupported(Exception):  # pynvml's own spelling
+    pass
+
+
+def test_a_metric_a_gpu_does_not_support_is_unknown_not_a_failed_heartbeat(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given three GPUs: one without utilization, one without a temperature sensor, one NVML cannot open at all
+    module = fake_pynvml(["Tesla T4"] * 3)
+
+    def utilization(handle: int) -> Any:
+        if handle == 0:
+            raise NVMLError_NotSupported("Not Supported")
+        return types.SimpleNamespace(gpu=50, memory=5)
+
+    def temperature(handle: int, sensor: int) -> int:
+        if handle == 1:
+            raise NVMLError_NotSupported("Not Supported")
+        return 60
+
+    def handle_by_index(index: int) -> int:
+        if index == 2:
+            raise _NvmlError("GPU is lost")
+        return index
+
+    module.nvmlDeviceGetUtilizationRates = utilization  # type: ignore[attr-defined]
+    module.nvmlDeviceGetTemperature = temperature  # type: ignore[attr-defined]
+    module.nvmlDeviceGetHandleByIndex = handle_by_index  # type: ignore[attr-defined]
+    monkeypatch.setattr("worldland_node.gpus._unreadable", set())  # nothing said yet in this process
+    caplog.set_level(logging.WARNING)
+    # When the heartbeat's metrics are read, twice
+    metrics = gpu_metrics(module)
+    gpu_metrics(module)
+    # Then each GPU says what is known, None for the rest, and the platform takes it
+    assert metrics[0]["utilization_pct"] is None
+    assert metrics[0]["temperature_c"] == 60.0
+    assert metrics[1]["utilization_pct"] == 50.0
+    assert metrics[1]["temperature_c"] is None
+    assert metrics[1]["memory_total_mb"] == 24564
+    assert metrics[2] == {
+        "index": 2,
+        "name": None,
+        "utilization_pct": None,
+        "temperature_c": None,
+        "memory_used_mb": None,
+        "memory_total_mb": None,
+    }
+    HeartbeatRequest.model_validate({"status": "Available", "active_jobs": 0, "gpu_metrics": metrics})
+    # And each unreadable metric is logged once, not at every heartbeat
+    assert caplog.text.count("GPU 0 utilization unreadable") == 1
+    assert caplog.text.count("GPU 2 unreadable") == 1
+
+
+def test_a_reading_outside_what_the_platform_takes_is_unknown() -> None:
+    module = fake_pynvml(["Tesla T4"])
+    module.nvmlDeviceGetTemperature = lambda h, sensor: 255  # type: ignore[attr-defined]  # a sensor's error value
+    (metric,) = gpu_metrics(module)
+    assert metric["temperature_c"] is None
+    HeartbeatRequest.model_validate({"gpu_metrics": [metric]})
+
+
+def test_no_gpu_count_means_no_metrics(caplog: pytest.LogCaptureFixture) -> None:
+    module = fake_pynvml(["Tesla T4"])
+
+    def count() -> int:
+        raise _NvmlError("Unknown Error")
+
+    module.nvmlDeviceGetCount = count  # type: ignore[attr-defined]
+    assert gpu_metrics(module) == []

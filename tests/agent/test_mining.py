@@ -92,3 +92,53 @@ def test_mining_off_runs_no_mining_container(agent_stack, make_agent, miner_imag
     time.sleep(2)
     assert mining_container(agent.provider_id) is None
     assert mining_gpus(customer, agent.provider_id) == {"RTX-4090": 0}
+
+
+GRACE = 4  # --stop-grace for the test below: short, but long enough to tell apart from no wait at all
+MARGIN = 5  # command delivery, this test's polling, Docker's own stop and remove: what a grace does not cover
+
+
+def timed_rental(customer: ApiClient, provider_id: str) -> tuple[dict[str, Any], float]:
+    """A 1-GPU rental and the seconds from the request to Running."""
+    started = time.monotonic()
+    job = wait_for_status(
+        customer, rent(customer, provider_id, ssh_password="mine-Pa55word!")["job_id"], {"Running", "Failed"}
+    )
+    assert job["status"] == "Running", job
+    return job, time.monotonic() - started
+
+
+def test_a_miner_ignoring_sigterm_delays_a_rental_by_the_grace_period_at_most(
+    agent_stack, make_agent, stubborn_miner_image, tmp_path
+) -> None:
+    customer = ApiClient(agent_stack.api_url).sign_in()
+    # Given how long a rental takes to start where no mining is in the way
+    plain = make_agent("--stop-grace", str(GRACE))
+    _, baseline = timed_rental(customer, plain.provider_id)
+    # And an agent mining on all 4 GPUs with a miner that ignores SIGTERM
+    data_dir: Path = tmp_path / "chain"
+    agent = make_agent(
+        "--enable-mining", "--mining-image", stubborn_miner_image, "--mining-data-dir", str(data_dir),
+        "--stop-grace", str(GRACE), port_range="31050-31099",
+    )  # fmt: skip
+    assert eventually(lambda: (c := mining_container(agent.provider_id)) and c.labels["worldland.gpus"] == "0,1,2,3")
+
+    # When a customer rents 1 GPU
+    first, elapsed = timed_rental(customer, agent.provider_id)
+    # Then the miner held on through SIGTERM and was killed after the grace, and the rental waited no longer
+    assert "ignoring SIGTERM (GPUs 0,1,2,3)" in (data_dir / "miner.log").read_text()
+    assert elapsed <= baseline + GRACE + MARGIN, (elapsed, baseline)
+    # And mining is back on the other 3, started by the mining loop
+    assert eventually(lambda: (c := mining_container(agent.provider_id)) and c.labels["worldland.gpus"] == "1,2,3")
+
+    # When that rental ends and another is asked for at once, while mining moves (another stubborn stop)
+    assert customer.call("DELETE", f"/api/v1/jobs/{first['job_id']}").status_code in (200, 202)
+    second, elapsed = timed_rental(customer, agent.provider_id)
+    # Then that start is not held up beyond the grace period either
+    assert elapsed <= baseline + GRACE + MARGIN, (elapsed, baseline)
+    assert wait_for_status(customer, first["job_id"], {"Terminated"})["status"] == "Terminated"
+    # And mining ends up on exactly the 3 GPUs the rental left
+    (rental,) = docker.from_env().containers.list(filters={"label": [f"worldland.job-id={second['job_id']}"]})
+    free = ",".join(i for i in "0123" if i not in rental.labels["worldland.gpus"].split(","))
+    assert eventually(lambda: (c := mining_container(agent.provider_id)) and c.labels["worldland.gpus"] == free)
+    delete_and_wait(customer, second)

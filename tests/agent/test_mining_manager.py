@@ -171,3 +171,79 @@ def test_loops_are_independent_and_survive_failures() -> None:
     assert passes.count("ok") > 20
     assert passes.count("failed") >= 2
     assert not any(loop.is_alive() for loop in loops)
+
+
+class SlowMiningEngine(FakeMiningEngine):
+    """A mining container that ignores SIGTERM (its removal takes the whole grace) or an engine that hangs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.in_engine = threading.Event()
+
+    def remove(self, container_id: str, grace: int) -> None:
+        self.in_engine.set()
+        self.release.wait(10)
+        super().remove(container_id, grace)
+
+    def start_mining(self, request: MiningRequest) -> str:
+        if self.started:  # the first start is quick; later ones hang until released
+            self.in_engine.set()
+            self.release.wait(10)
+        return super().start_mining(request)
+
+
+def test_the_report_never_waits_on_the_engine() -> None:
+    # Given mining whose container is being stopped, slowly
+    engine = SlowMiningEngine()
+    mining = manager(engine, set())
+    mining.sync()
+    stopping = threading.Thread(target=mining.make_room, args=([0],))
+    stopping.start()
+    assert engine.in_engine.wait(5)
+    # When the heartbeat asks for the mining block meanwhile, Then it answers at once with the last known state
+    started = time.monotonic()
+    assert mining.report() == {"state": "running", "container_id": "m1", "gpu_count": 4}
+    assert time.monotonic() - started < 0.5
+    engine.release.set()
+    stopping.join(5)
+    assert mining.report()["state"] == "paused"
+
+
+def test_make_room_does_not_queue_behind_a_hung_sync(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a sync stuck in an engine call (a hung start of the mining container)
+    monkeypatch.setattr("worldland_node.mining.LOCK_SLACK", 0.3)
+    engine = SlowMiningEngine()
+    rented: set[int] = set()
+    mining = MiningManager(
+        engine, "prov-1", MiningPolicy(True, IMAGE, Path("/tmp/chain"), (0, 1), use_gpus=False, grace=0),
+        rented=lambda: set(rented),
+    )  # fmt: skip
+    mining.sync()
+    engine.container = None  # the first container died; the next start hangs
+    syncing = threading.Thread(target=mining.sync)
+    syncing.start()
+    assert engine.in_engine.wait(5)
+    # When a rental needs GPU 0, Then making room returns after the grace and the slack, not after the engine
+    rented.add(0)
+    started = time.monotonic()
+    mining.make_room([0])
+    assert time.monotonic() - started < 2
+    engine.release.set()
+    syncing.join(5)
+
+
+def test_a_rental_change_wakes_the_mining_loop_rather_than_syncing_itself(engine) -> None:
+    wakes: list[str] = []
+    rented: set[int] = set()
+    policy = MiningPolicy(True, IMAGE, Path("/tmp/chain"), (0, 1), use_gpus=False)
+    mining = MiningManager(engine, "prov-1", policy, rented=lambda: set(rented), wake_sync=lambda: wakes.append("x"))
+    mining.sync()
+    rented.add(0)
+    mining.make_room([0])
+    # Then the container left the GPUs, nothing was started on the rental's thread, and the loop was woken
+    assert engine.started == [(0, 1)]
+    assert engine.container is None
+    assert wakes == ["x"]
+    mining.request_sync()
+    assert wakes == ["x", "x"]

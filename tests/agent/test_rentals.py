@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 from worldland_node.api_client import IllegalTransition
-from worldland_node.docker_runtime import ContainerRequest, DockerError, PullFailed, RentalContainer
+from worldland_node.docker_runtime import ContainerRequest, DockerError, ExitDetail, PullFailed, RentalContainer
 from worldland_node.engine import OnPullProgress
 from worldland_node.models import Command
 from worldland_node.ports import PortAllocator
@@ -68,15 +68,24 @@ class FakeEngine:
             raise DockerError("Conflict: the container name is already in use")
         self.requests.append(request)
         cid = f"c{len(self.requests):03d}" + "0" * 60
-        self.containers[cid] = {"request": request, "status": "running", "exit": None}
+        self.containers[cid] = {"request": request, "status": "running", "exit": None, "restarts": 0, "oom": False}
         return cid
 
     def remove(self, container_id: str, grace: int) -> None:
         self.containers.pop(container_id, None)
 
-    def state(self, container_id: str) -> tuple[str, int | None] | None:
+    def inspect(self, container_id: str) -> RentalContainer | None:
+        return self._view(container_id) if container_id in self.containers else None
+
+    def last_exit(self, container_id: str) -> ExitDetail | None:
         c = self.containers.get(container_id)
-        return (c["status"], c["exit"]) if c else None
+        return c.get("last_exit") if c else None
+
+    def exits_by_itself(self, container_id: str, exit_code: int, oom: bool = False) -> None:
+        """As Docker's restart policy shows it: running again, one restart more, the exit only in its events."""
+        c = self.containers[container_id]
+        c["restarts"] += 1
+        c["last_exit"] = ExitDetail(exit_code, oom)
 
     def log_tail(self, container_id: str, lines: int = 15) -> str:
         return "worldland: starting sshd"
@@ -84,7 +93,9 @@ class FakeEngine:
     def _view(self, cid: str) -> RentalContainer:
         c = self.containers[cid]
         r: ContainerRequest = c["request"]
-        return RentalContainer(cid, r.job_id, c["status"], c["exit"], r.ssh_port, tuple(r.gpu_indices))
+        return RentalContainer(
+            cid, r.job_id, c["status"], c["exit"], r.ssh_port, tuple(r.gpu_indices), c["restarts"], c["oom"]
+        )
 
 
 class FakePlatform:
@@ -354,3 +365,153 @@ def test_gpus_are_not_given_twice(make_manager, engine) -> None:
         manager.handle(command("start_rental", job_id=job, gpu_count=1))
     assert manager.wait_idle(5)
     assert sorted(i for r in engine.requests for i in r.gpu_indices) == [0, 1, 2]
+
+
+def test_a_container_docker_restarted_after_its_process_exited_fails_the_job(make_manager, engine, platform) -> None:
+    # Given a running rental
+    manager = make_manager()
+    manager.handle(command("start_rental"))
+    assert manager.wait_idle(5)
+    (cid,) = engine.containers
+    # When its main process exits by itself and Docker's restart policy brings the container back
+    engine.exits_by_itself(cid, 143)
+    manager.reconcile()
+    # Then the job fails, saying what happened, and the container is removed
+    (failed,) = [b for j, b in platform.reports if b["state"] == "failed"]
+    assert "exited by itself" in failed["reason"]
+    assert "exit code 143" in failed["reason"]
+    assert "restarted it 1 time" in failed["reason"]
+    assert engine.containers == {}
+
+
+def test_an_oom_kill_is_named_in_the_reason(make_manager, engine, platform) -> None:
+    manager = make_manager()
+    manager.handle(command("start_rental"))
+    assert manager.wait_idle(5)
+    (cid,) = engine.containers
+    engine.exits_by_itself(cid, 137, oom=True)
+    manager.reconcile()
+    (failed,) = [b for j, b in platform.reports if b["state"] == "failed"]
+    assert "OOM" in failed["reason"]
+    assert "exit code 137" in failed["reason"]
+
+
+def test_a_crash_looping_container_is_not_healthy(make_manager, engine, platform) -> None:
+    manager = make_manager()
+    manager.handle(command("start_rental"))
+    assert manager.wait_idle(5)
+    (container,) = engine.containers.values()
+    container["status"] = "restarting"  # between two of Docker's restarts
+    manager.reconcile()
+    (failed,) = [b for j, b in platform.reports if b["state"] == "failed"]
+    assert "Docker is restarting it" in failed["reason"]
+
+
+def test_restarts_before_adoption_or_an_engine_restart_are_not_failures(
+    make_manager, engine, platform, tmp_path
+) -> None:
+    # Given a container the journal lost, which Docker had restarted twice before the agent came back
+    first = make_manager()
+    first.handle(command("start_rental"))
+    assert first.wait_idle(5)
+    first.shutdown()
+    (cid,) = engine.containers
+    engine.containers[cid]["restarts"] = 2
+    for entry in (tmp_path / "state" / "rentals").iterdir():
+        entry.unlink()
+    # When a new agent adopts it, Then it keeps running
+    second = make_manager()
+    second.recover()
+    second.reconcile()
+    assert engine.containers
+    # When the engine restarts (its restart counts start from 0 again), Then still nothing is wrong
+    engine.containers[cid]["restarts"] = 0
+    second.reconcile()
+    assert engine.containers
+    assert not [b for j, b in platform.reports if b["state"] == "failed"]
+    # When it then dies on its own once, Then that is noticed
+    engine.exits_by_itself(cid, 1)
+    second.reconcile()
+    assert [b for j, b in platform.reports if b["state"] == "failed"]
+
+
+def test_a_start_whose_container_crash_loops_fails_at_once_not_at_the_ssh_deadline(engine, platform, tmp_path) -> None:
+    # Given sshd that never answers, because the container's main process keeps exiting
+    original = engine.create_and_start
+
+    def crashing(request: ContainerRequest) -> str:
+        cid = original(request)
+        engine.exits_by_itself(cid, 1)
+        return cid
+
+    engine.create_and_start = crashing  # type: ignore[method-assign]
+    manager = RentalManager(
+        engine, platform, StateDir(tmp_path / "state"), PortAllocator(30000, 30009, is_free=lambda _: True), PROVIDER,
+        RentalPolicy(gpu_indices=(0,), host_cpus=16, ssh_probe=lambda _: False, ssh_ready_timeout=60),
+    )  # fmt: skip
+    started = time.monotonic()
+    manager.handle(command("start_rental"))
+    # Then the job fails within seconds, saying why
+    assert manager.wait_idle(5)
+    assert time.monotonic() - started < 5
+    (failed,) = [b for j, b in platform.reports if b["state"] == "failed"]
+    assert "before sshd answered" in failed["reason"]
+    assert "exit code 1" in failed["reason"]
+    manager.shutdown()
+
+
+class RecordingMining:
+    """The mining hooks a rental uses, recording what it asked."""
+
+    def __init__(self) -> None:
+        self.made_room: list[list[int]] = []
+        self.sync_requests = 0
+
+    def make_room(self, gpus: list[int]) -> None:
+        self.made_room.append(gpus)
+
+    def request_sync(self) -> None:
+        self.sync_requests += 1
+
+
+def test_a_rental_asks_mining_for_room_and_leaves_the_resync_to_the_mining_loop(engine, platform, tmp_path) -> None:
+    mining = RecordingMining()
+    manager = RentalManager(
+        engine, platform, StateDir(tmp_path / "state"), PortAllocator(30000, 30009, is_free=lambda _: True), PROVIDER,
+        RentalPolicy(gpu_indices=(0, 1), host_cpus=16, ssh_probe=lambda _: True), mining=mining,
+    )  # fmt: skip
+    manager.handle(command("start_rental"))
+    assert manager.wait_idle(5)
+    # Then mining made room on the rental's GPU before its container, and was only woken after
+    assert mining.made_room == [engine.requests[0].gpu_indices]
+    assert mining.sync_requests == 1
+    manager.handle(command("stop_rental"))
+    assert manager.wait_idle(5)
+    assert mining.sync_requests == 2
+    assert platform.states("job-1") == ["running", "ended"]
+    manager.shutdown()
+
+
+def test_a_stop_reports_outside_the_accept_lock(make_manager, platform) -> None:
+    # Given a platform that takes its time answering a report
+    manager = make_manager()
+    answering = threading.Event()
+    proceed = threading.Event()
+    report = platform.report
+
+    def slow_report(provider_id: str, job_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        answering.set()
+        proceed.wait(5)
+        return report(provider_id, job_id, body)
+
+    platform.report = slow_report  # type: ignore[method-assign]
+    # When a stop for a job this host never ran is being reported
+    stopping = threading.Thread(target=manager.handle, args=(command("stop_rental", job_id="job-unknown"),))
+    stopping.start()
+    assert answering.wait(5)
+    # Then journal writes (other commands, workers) are not held up by it
+    assert manager._accept_lock.acquire(timeout=1)
+    manager._accept_lock.release()
+    proceed.set()
+    stopping.join(5)
+    assert platform.states("job-unknown") == ["ended"]

@@ -6,14 +6,17 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import docker
 import pytest
+import requests
 
 from tests.agent.conftest import AGENT_STACK_OVERRIDES
 from tests.agent.test_agent_e2e import containers_of, delete_and_wait, rent, run, ssh, wait_for_status
@@ -26,6 +29,12 @@ pytestmark = pytest.mark.e2e
 
 PASSWORD = "resilient-Pa55word!"
 HEARTBEAT = timedelta(seconds=30)  # the agent's default heartbeat interval
+# Inside a rental: SIGKILL the listening sshd (the one whose parent is docker-init, PID 1), as a crash would.
+CRASH_SSHD = (
+    "for d in /proc/[0-9]*; do "
+    '[ "$(cat $d/comm)" = sshd ] && [ "$(cut -d" " -f4 $d/stat)" = 1 ] && kill -KILL "${d#/proc/}"; '
+    "done"
+)
 
 
 def running_rental(customer: ApiClient, provider_id: str, **changes: Any) -> dict[str, Any]:
@@ -93,7 +102,7 @@ def test_the_platform_restarting_under_the_agent_needs_no_agent_restart(emulator
 
 def test_a_crashed_agent_reconciles_its_containers_with_the_platform(agent_stack, make_agent) -> None:
     # Given three running rentals (8 GB each: more memory offered than this test host may have)
-    agent = make_agent("--memory-gb", "64")
+    agent = make_agent("--host-memory-gb", "64")
     customer = ApiClient(agent_stack.api_url).sign_in()
     keep, ended, dies = (running_rental(customer, agent.provider_id) for _ in range(3))
     # When the agent crashes (SIGKILL) and loses its journal besides,
@@ -142,3 +151,102 @@ def test_a_container_killed_behind_the_agents_back_fails_its_job_once(agent_stac
     assert containers_of(job["job_id"]) == []
     time.sleep(3)  # further reconcile passes change nothing
     assert customer.capacity(agent.provider_id)["available_gpus"] == {"RTX-4090": 4}
+
+
+def test_a_container_whose_main_process_exits_by_itself_fails_its_job(agent_stack, make_agent) -> None:
+    # Given a running rental (its container runs with Docker's unless-stopped policy, to survive reboots)
+    agent = make_agent()
+    customer = ApiClient(agent_stack.api_url).sign_in()
+    job = running_rental(customer, agent.provider_id)
+    (container,) = containers_of(job["job_id"])
+    # When its main process crashes: sshd (under docker-init) dies from inside the container, no `docker kill`
+    # or `stop`, so the restart policy brings the container straight back, with the customer's sessions gone
+    exited_at = datetime.now().astimezone()
+    container.exec_run(["sh", "-c", CRASH_SSHD], detach=True)
+    # Then within a heartbeat interval the job is Failed with what happened, and its GPU is back (once)
+    failed = wait_for_status(customer, job["job_id"], {"Failed"}, timeout=30)
+    assert "exited by itself" in failed["failure_reason"], failed
+    assert "exit code 137" in failed["failure_reason"], failed  # 128 + SIGKILL, from the engine's events
+    assert "Docker restarted it" in failed["failure_reason"], failed
+    assert datetime.fromisoformat(failed["ended_at"].replace("Z", "+00:00")) - exited_at < HEARTBEAT
+    assert containers_of(job["job_id"]) == []
+    assert customer.capacity(agent.provider_id)["available_gpus"] == {"RTX-4090": 4}
+    time.sleep(3)  # further reconcile passes change nothing
+    assert customer.capacity(agent.provider_id)["available_gpus"] == {"RTX-4090": 4}
+
+
+class FlakyPlatform(ThreadingHTTPServer):
+    """Forwards to the platform, but answers 503 to the first `failures` heartbeats."""
+
+    daemon_threads = True
+
+    def __init__(self, upstream: str, failures: int) -> None:
+        super().__init__(("127.0.0.1", 0), _Forward)
+        self.upstream = upstream
+        self.failures = failures
+        self.lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def refuse(self, path: str) -> bool:
+        with self.lock:
+            if path.split("?")[0].endswith("/heartbeat") and self.failures > 0:
+                self.failures -= 1
+                return True
+            return False
+
+
+class _Forward(BaseHTTPRequestHandler):
+    server: FlakyPlatform
+
+    def do_GET(self) -> None:  # http.server's naming
+        self._forward()
+
+    def do_POST(self) -> None:
+        self._forward()
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def _forward(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.server.refuse(self.path):
+            self._answer(503, b'{"error": {"code": "unavailable", "message": "try again"}}')
+            return
+        headers = {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "content-type")}
+        answer = requests.request(
+            self.command, self.server.upstream + self.path, headers=headers, data=body or None, timeout=60
+        )
+        self._answer(answer.status_code, answer.content)
+
+    def _answer(self, status: int, content: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(content)))
+        self.end_headers()
+        self.wfile.write(content)
+
+
+@pytest.fixture
+def flaky_platform(agent_stack) -> Iterator[FlakyPlatform]:
+    server = FlakyPlatform(agent_stack.api_url, failures=2)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_platform_failure_before_the_first_heartbeat_is_waited_out(agent_stack, make_agent, flaky_platform) -> None:
+    # Given a platform that registers the host but fails its first two heartbeats
+    # When the agent starts, Then it retries the heartbeat rather than exiting, and becomes ready by itself
+    agent = make_agent(api_url=flaky_platform.url)
+    assert agent.process is not None
+    assert agent.process.poll() is None
+    assert agent.runs == 1
+    assert "the first heartbeat failed (PlatformError: 503" in agent.log_text()
+    assert flaky_platform.failures == 0
+    customer = ApiClient(agent_stack.api_url).sign_in()
+    assert customer.call("GET", f"/api/v1/providers/{agent.provider_id}").json()["status"] == "Available"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from worldland_node.cli import build_parser, load_settings
+from worldland_node.cli import build_parser, double_dashed, load_settings
 from worldland_node.settings import AgentSettings, parse_port_range
 
 KEY = "0x" + "11" * 32
@@ -117,3 +117,81 @@ def test_mining_can_be_turned_off_the_seed_way(flags: list[str], expected: bool)
     assert settings.enable_mining is expected
     assert settings.mining_image == "localhost/miner:1"
     assert settings.mining_data_dir == Path("/data/worldland")
+
+
+SEED_COMMAND_LINE = [
+    # Seed 004's README, as its Go binary took it (single-dash flags), plus its GPU overrides and cert dir
+    "-hub", "203.0.113.1:8443",
+    "-hub-http", "http://203.0.113.1:8080",
+    "-host", "203.0.113.7",
+    "-private-key", KEY,
+    "-siwe-domain", "worldland.example:3000",
+    "-enable-mining=true",
+    "-mining-image", "mingeyom/worldland-mio:latest",
+    "-mining-data-dir", "/data/worldland",
+    "-gpu-type", "Tesla T4",
+    "-memory-gb", "15",
+    "-cert-dir", "/tmp/worldland-certs",
+    "-api-port", "8444",
+]  # fmt: skip
+
+
+def test_a_seed_command_line_keeps_its_meaning() -> None:
+    notes: list[str] = []
+    settings = load_settings(SEED_COMMAND_LINE, notes)
+    assert settings.api == "http://203.0.113.1:8080"  # -hub-http: the REST API
+    assert settings.host == "203.0.113.7"
+    assert settings.wallet_key() == KEY
+    assert settings.siwe_domain == "worldland.example:3000"
+    assert settings.enable_mining is True
+    assert settings.gpu_type == "Tesla T4"
+    # The seed's -memory-gb is one GPU's memory, never the host memory offered to rentals
+    assert settings.gpu_memory_gb == 15
+    assert settings.host_memory_gb is None
+    assert settings.state_dir == Path("/tmp/worldland-certs")
+    # And what has no use here is said, not silently dropped
+    said = "\n".join(notes)
+    assert "--hub (seed 004) ignored" in said
+    assert "--api-port (seed 004) ignored" in said
+    assert "--memory-gb (seed 004) read as --gpu-memory-gb" in said
+
+
+def test_host_memory_has_its_own_flag() -> None:
+    base = ["--api", "http://x", "--host", "127.0.0.1", "--private-key", KEY]
+    settings = load_settings([*base, "--host-memory-gb", "64", "--memory-gb", "24"])
+    assert (settings.host_memory_gb, settings.gpu_memory_gb) == (64, 24)
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (["--price-per-sec", "1000000000"], "--price-per-hour"),  # wei per second: a different unit
+        (["--memory-gb", "24", "--gpu-memory-gb", "16"], "disagree"),
+    ],
+)
+def test_seed_flags_that_would_be_misread_are_refused(flags: list[str], said: str) -> None:
+    base = ["--api", "http://x", "--host", "127.0.0.1", "--private-key", KEY]
+    with pytest.raises(SystemExit) as exited:
+        load_settings([*base, *flags])
+    assert said in str(exited.value)
+
+
+def test_the_seed_hub_alone_says_what_to_give_instead() -> None:
+    with pytest.raises(SystemExit) as exited:
+        load_settings(["-hub", "203.0.113.1:8443", "-host", "203.0.113.7", "-private-key", KEY])
+    assert "--api" in str(exited.value)
+    assert "-hub-http" in str(exited.value)
+
+
+def test_the_old_ambiguous_memory_variable_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORLDLAND_MEMORY_GB", "64")
+    with pytest.raises(SystemExit) as exited:
+        load_settings(["--api", "http://x", "--host", "127.0.0.1", "--private-key", KEY])
+    assert "WORLDLAND_HOST_MEMORY_GB" in str(exited.value)
+
+
+def test_single_dash_is_only_added_to_known_flags() -> None:
+    assert double_dashed(["-host", "h", "-enable-mining=false", "-x", "--", "-host"]) == [
+        "--host", "h", "--enable-mining=false", "-x", "--", "-host",
+    ]  # fmt: skip
+    assert double_dashed(["--price-per-hour", "-1"]) == ["--price-per-hour", "-1"]
