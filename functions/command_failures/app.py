@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -15,7 +15,9 @@ from worldland.models.commands import Command
 from worldland.observability import logger, tracer
 from worldland.settings import get_settings
 
-processor = BatchProcessor(event_type=EventType.SQS)
+# The dead-letter queue is FIFO, grouped by job: after a failure, that job's later records are
+# handed back too (its order kept) while other jobs' records are still processed.
+processor = SqsFifoPartialProcessor(skip_group_on_error=True)
 
 
 def record_handler(record: SQSRecord) -> None:

@@ -27,7 +27,8 @@ ProviderId = Annotated[str, Path(pattern=ID_PATTERN)]
 @router.post("/api/v1/nodes/register", summary="Register (or re-register) a GPU host", tags=["nodes"])
 def register(request: RegisterRequest) -> Response[RegisterResponse]:
     answer = domain.register(request, caller_wallet(router), deps.providers(), clock.now())
-    deps.command_queues().ensure(answer.provider_id)  # idempotent: same attributes every time
+    # Creates the queue, or brings it to the current ack timeout and delivery limit after a redeploy.
+    deps.command_queues().ensure(answer.provider_id)
     logger.info("provider registered", provider_id=answer.provider_id, status=answer.status.value)
     return json_response(201, answer)
 

@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 _MISSING = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
+# CreateQueue on an existing name with other attributes: the JSON protocol's code, then the query protocol's.
+_EXISTS_OTHERWISE = {"QueueAlreadyExists", "QueueNameExists", "AWS.SimpleQueueService.QueueNameExists"}
+# Fixed at creation: SetQueueAttributes refuses them.
+_CREATE_ONLY = {"FifoQueue"}
 
 
 @lru_cache(maxsize=1)
@@ -45,8 +49,32 @@ class CommandQueues:
         self.max_deliveries = max_deliveries
 
     def ensure(self, provider_id: str) -> str:
-        """Create the provider's queue if needed (same attributes: CreateQueue is idempotent)."""
-        attributes: dict[str, str] = {
+        """Create the provider's queue, or bring an existing one to the current settings.
+
+        CreateQueue is idempotent only while the attributes are the same; after a redeploy that
+        changes the ack timeout or the delivery limit, SQS refuses it for queues made before, so
+        those are converged with SetQueueAttributes instead (registration is the one writer).
+        """
+        name = queue_name(self.prefix, provider_id)
+        attributes = self._attributes()
+        try:
+            return client().create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]  # type: ignore[arg-type]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in _EXISTS_OTHERWISE:
+                raise StorageError(f"cannot create the command queue: {exc}") from exc
+        try:
+            url = _queue_url(name)
+        except _NoQueue as gone:  # deleted between the two calls: let the caller retry
+            raise StorageError(f"the command queue {name} vanished while it was updated") from gone
+        mutable = {k: v for k, v in attributes.items() if k not in _CREATE_ONLY}
+        try:
+            client().set_queue_attributes(QueueUrl=url, Attributes=mutable)  # type: ignore[arg-type]
+        except ClientError as exc:
+            raise StorageError(f"cannot update the command queue: {exc}") from exc
+        return url
+
+    def _attributes(self) -> dict[str, str]:
+        attributes = {
             "FifoQueue": "true",
             "VisibilityTimeout": str(self.ack_timeout_seconds),
             "MessageRetentionPeriod": str(4 * 24 * 3600),
@@ -57,14 +85,7 @@ class CommandQueues:
             attributes["RedrivePolicy"] = json.dumps(
                 {"deadLetterTargetArn": self.dead_letter_arn, "maxReceiveCount": self.max_deliveries}
             )
-        try:
-            url = client().create_queue(
-                QueueName=queue_name(self.prefix, provider_id),
-                Attributes=attributes,  # type: ignore[arg-type]
-            )
-        except ClientError as exc:
-            raise StorageError(f"cannot create the command queue: {exc}") from exc
-        return url["QueueUrl"]
+        return attributes
 
     def url(self, provider_id: str) -> str | None:
         try:
@@ -73,7 +94,14 @@ class CommandQueues:
             return None
 
     def send(self, command: Command) -> None:
-        url = self.url(command.provider_id) or self.ensure(command.provider_id)
+        """Queue a command on the provider's queue, which registration created.
+
+        Never creates the queue itself: only registration holds sqs:CreateQueue, so the queue's
+        settings have one writer and every other function's role stays send-only.
+        """
+        url = self.url(command.provider_id)
+        if url is None:
+            raise StorageError(f"provider {command.provider_id} has no command queue (it never registered)")
         try:
             client().send_message(
                 QueueUrl=url,
