@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 
@@ -9,13 +10,33 @@ WINDOW_SECONDS = 60
 _MARGIN_MS = 5_000
 
 
-def ticks(period_seconds: int, remaining_ms: Callable[[], int]) -> Iterator[int]:
+def offsets(period_seconds: int) -> list[int]:
+    """When, in seconds after the invocation starts, the checks run: 0, p, 2p, ... while < 60.
+
+    ceil(60 / p) checks, so the gap from the last one to the next minute's first is at most p too
+    (a period that does not divide 60, e.g. 45, runs at 0 and 45, not only at 0). Any check that
+    still runs when the next invocation starts is harmless: every write the checks make is conditional.
+    """
+    period = max(1, min(period_seconds, WINDOW_SECONDS))
+    return [tick * period for tick in range(math.ceil(WINDOW_SECONDS / period))]
+
+
+def ticks(
+    period_seconds: int,
+    remaining_ms: Callable[[], int],
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Iterator[int]:
     """Yield once now and then every `period_seconds` for the rest of the minute, while the
     invocation has time left; the next scheduled invocation takes over after that."""
-    count = max(1, WINDOW_SECONDS // period_seconds)
-    for tick in range(count):
-        started = time.monotonic()
+    started = monotonic()
+    planned = offsets(period_seconds)
+    for tick, offset in enumerate(planned):
+        if tick:
+            wait = offset - (monotonic() - started)
+            # Not enough time left for this check and a margin: the next invocation is due soon.
+            if remaining_ms() < max(0.0, wait) * 1000 + _MARGIN_MS:
+                return
+            sleep(max(0.0, wait))
         yield tick
-        if tick == count - 1 or remaining_ms() < period_seconds * 1000 + _MARGIN_MS:
-            return
-        time.sleep(max(0.0, period_seconds - (time.monotonic() - started)))
