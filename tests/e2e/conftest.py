@@ -9,10 +9,12 @@ import pytest
 from tests.local_stack.process import RunningStack, running_stack
 from tests.support import ROOT
 
-# Seconds instead of minutes, so staleness, acks and dead letters can be watched in a test.
+# Seconds instead of minutes, so staleness, acks and dead letters can be watched in a test. The
+# values respect the template's MinValue/MaxValue: the local stack refuses others, as sam deploy does.
+ACK_TIMEOUT_SECONDS = 5
 FAST_LIFECYCLE = (
-    "HeartbeatStaleSeconds=3 StalenessCheckSeconds=1 ProviderLossGraceSeconds=30 ExpirySweepSeconds=1 "
-    "CommandAckTimeoutSeconds=2 CommandMaxDeliveries=2"
+    "HeartbeatStaleSeconds=5 StalenessCheckSeconds=1 ProviderLossGraceSeconds=30 ExpirySweepSeconds=1 "
+    f"CommandAckTimeoutSeconds={ACK_TIMEOUT_SECONDS} CommandMaxDeliveries=2"
 )
 
 

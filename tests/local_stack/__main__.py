@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tests.local_stack.local_agent import start_local_agent, stop_local_agent
 from tests.local_stack.stack import ROOT, LocalStack
+from tests.local_stack.template import ParameterError
 
 
 def main() -> None:
@@ -34,15 +35,18 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
-    stack = LocalStack(
-        template_path=args.template,
-        host=args.host,
-        port=args.port,
-        parameter_overrides=args.parameter_overrides,
-        stack_name=args.stack_name,
-        emulator_host=args.emulator_host,
-        concurrency=int(os.environ.get("LAMBDA_CONCURRENCY", "8")),
-    ).start()
+    try:
+        stack = LocalStack(
+            template_path=args.template,
+            host=args.host,
+            port=args.port,
+            parameter_overrides=args.parameter_overrides,
+            stack_name=args.stack_name,
+            emulator_host=args.emulator_host,
+            concurrency=int(os.environ.get("LAMBDA_CONCURRENCY", "8")),
+        ).start()
+    except ParameterError as refused:  # an unknown or invalid override, refused as sam deploy would
+        parser.exit(2, f"{parser.prog}: {refused}\n")
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())

@@ -55,13 +55,14 @@ class LocalStack:
         return f"http://{self.host}:{self._server.server_port}"
 
     def start(self) -> LocalStack:
+        # Parameters are checked first: like `sam deploy`, an invalid override starts nothing.
+        template = load_template(self.template_path, self.parameter_overrides, self.stack_name, self.region)
         # Fake credentials unless real ones are wanted (AWS_ENDPOINT_URL set to something else).
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
         os.environ["AWS_DEFAULT_REGION"] = self.region
         self.aws_endpoint = os.environ.get("AWS_ENDPOINT_URL") or self._start_emulator()
         os.environ["AWS_ENDPOINT_URL"] = self.aws_endpoint  # boto3 reaches the emulation only through this
-        template = load_template(self.template_path, self.parameter_overrides, self.stack_name, self.region)
         self.physical = provision(template, boto3.client, self.stack_name, self.region)
         functions = template.functions(self.physical)
         base = {

@@ -35,6 +35,10 @@ def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[st
 _Loader.add_multi_constructor("!", _intrinsic)
 
 
+class ParameterError(ValueError):
+    """Parameter overrides `sam deploy` (CloudFormation) would refuse."""
+
+
 def parse_overrides(text: str | None) -> dict[str, str]:
     """`sam deploy --parameter-overrides` syntax: `K=V K2="v w"` or `ParameterKey=K,ParameterValue=V`."""
     overrides: dict[str, str] = {}
@@ -46,7 +50,7 @@ def parse_overrides(text: str | None) -> dict[str, str]:
             key, value = token.split("=", 1)
             overrides[key] = value
         else:
-            raise ValueError(f"not a parameter override: {token!r}")
+            raise ParameterError(f"not a parameter override: {token!r}")
     return overrides
 
 
@@ -276,7 +280,52 @@ def load_template(
     declared = body.get("Parameters", {})
     unknown = set(given) - set(declared)
     if unknown:
-        raise ValueError(f"unknown template parameters: {', '.join(sorted(unknown))}")
+        raise ParameterError(f"unknown template parameters: {', '.join(sorted(unknown))}")
     parameters = {name: str(given.get(name, spec.get("Default", ""))) for name, spec in declared.items()}
+    problems = [
+        problem for name, spec in declared.items() if (problem := check_parameter(name, spec, parameters[name]))
+    ]
+    if problems:
+        # All at once, as CloudFormation refuses the stack before creating anything.
+        raise ParameterError("; ".join(problems))
     parameters |= {"AWS::StackName": stack_name, "AWS::Region": region}
     return Template(path=path, body=body, parameters=parameters)
+
+
+def check_parameter(name: str, spec: Mapping[str, Any], value: str) -> str | None:
+    """CloudFormation's checks of one parameter value against its declaration; the reason it is
+    refused, worded as CloudFormation words it, or None when it is accepted."""
+    kind = str(spec.get("Type", "String"))
+    is_list = kind.startswith("List<") or kind == "CommaDelimitedList"
+    items = [v.strip() for v in value.split(",")] if is_list else [value]
+    numeric = kind in ("Number", "List<Number>")
+    rule = spec.get("ConstraintDescription")
+    for item in items:
+        problem = _check_value(spec, item, numeric)
+        if problem:
+            return f"Parameter '{name}' " + (f"failed to satisfy constraint: {rule}" if rule else problem)
+    return None
+
+
+def _check_value(spec: Mapping[str, Any], value: str, numeric: bool) -> str | None:
+    allowed = spec.get("AllowedValues")
+    if allowed is not None and value not in [str(a) for a in allowed]:
+        return f"must be one of AllowedValues: {', '.join(str(a) for a in allowed)} (got {value!r})"
+    if numeric:
+        try:
+            number = float(value)
+        except ValueError:
+            return f"must be a number (got {value!r})"
+        if "MinValue" in spec and number < float(spec["MinValue"]):
+            return f"must be a number not less than {spec['MinValue']} (got {value})"
+        if "MaxValue" in spec and number > float(spec["MaxValue"]):
+            return f"must be a number not greater than {spec['MaxValue']} (got {value})"
+        return None
+    if "MinLength" in spec and len(value) < int(spec["MinLength"]):
+        return f"must contain at least {spec['MinLength']} characters"
+    if "MaxLength" in spec and len(value) > int(spec["MaxLength"]):
+        return f"must contain at most {spec['MaxLength']} characters"
+    # CloudFormation matches the pattern against the whole value.
+    if "AllowedPattern" in spec and re.fullmatch(str(spec["AllowedPattern"]), value) is None:
+        return f"must match pattern {spec['AllowedPattern']}"
+    return None

@@ -6,7 +6,7 @@ import pytest
 
 from tests.local_stack.api_gateway import _allows
 from tests.local_stack.event_sources import rate_seconds
-from tests.local_stack.template import load_template, parse_overrides
+from tests.local_stack.template import ParameterError, check_parameter, load_template, parse_overrides
 from tests.support import ROOT
 
 TEMPLATE = ROOT / "template.yaml"
@@ -26,6 +26,48 @@ def test_overrides_in_both_sam_syntaxes() -> None:
 def test_unknown_parameters_are_refused() -> None:
     with pytest.raises(ValueError, match="NoSuchParameter"):
         load_template(TEMPLATE, "NoSuchParameter=1")
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("HeartbeatStaleSeconds=3", "Parameter 'HeartbeatStaleSeconds' must be a number not less than 5"),
+        ("StalenessCheckSeconds=61", "Parameter 'StalenessCheckSeconds' must be a number not greater than 60"),
+        ("CommandMaxDeliveries=two", "Parameter 'CommandMaxDeliveries' must be a number"),
+        ("LogLevel=TRACE", "Parameter 'LogLevel' must be one of AllowedValues: DEBUG, INFO, WARNING, ERROR"),
+    ],
+)
+def test_overrides_outside_the_declared_constraints_are_refused_like_cloudformation(
+    override: str, message: str
+) -> None:
+    with pytest.raises(ParameterError, match=message):
+        load_template(TEMPLATE, override)
+
+
+def test_every_refused_parameter_is_named_at_once() -> None:
+    with pytest.raises(ParameterError) as refused:
+        load_template(TEMPLATE, "HeartbeatStaleSeconds=0 ExpirySweepSeconds=0")
+    assert "'HeartbeatStaleSeconds'" in str(refused.value)
+    assert "'ExpirySweepSeconds'" in str(refused.value)
+
+
+def test_values_on_the_bounds_and_the_template_defaults_are_accepted() -> None:
+    template = load_template(TEMPLATE, "HeartbeatStaleSeconds=5 StalenessCheckSeconds=60 LogLevel=DEBUG")
+    assert template.parameters["HeartbeatStaleSeconds"] == "5"
+    assert load_template(TEMPLATE).parameters["CommandMaxDeliveries"] == "5"
+
+
+def test_string_constraints_and_the_constraint_description() -> None:
+    spec = {"Type": "String", "AllowedPattern": "[a-z]+", "MinLength": 2, "MaxLength": 4}
+    assert check_parameter("P", spec, "abc") is None
+    assert check_parameter("P", spec, "abc1") == "Parameter 'P' must match pattern [a-z]+"  # the whole value
+    assert check_parameter("P", spec, "a") == "Parameter 'P' must contain at least 2 characters"
+    assert check_parameter("P", spec, "abcde") == "Parameter 'P' must contain at most 4 characters"
+    described = spec | {"ConstraintDescription": "lower-case letters"}
+    assert check_parameter("P", described, "A") == "Parameter 'P' failed to satisfy constraint: lower-case letters"
+    numbers = {"Type": "List<Number>", "MinValue": 1}
+    assert check_parameter("L", numbers, "1,2") is None
+    assert check_parameter("L", numbers, "1,0") == "Parameter 'L' must be a number not less than 1 (got 0)"
 
 
 def test_globals_parameters_and_intrinsics_reach_a_functions_environment() -> None:
