@@ -1,5 +1,5 @@
 """Command delivery latency on the local stack (job created -> the node's long poll returns it),
-and what one heartbeat costs in DynamoDB calls and items written.
+and what one heartbeat costs in DynamoDB: calls, table items and index entries written, write units.
 
     make bench   (or: PYTHONPATH=layers/common .venv/bin/python -m bench.command_delivery [--jobs 100])
 """
@@ -10,10 +10,13 @@ import argparse
 import threading
 import time
 import uuid
+from dataclasses import dataclass
+from typing import Any
 
 import requests
 
 from bench.common import local_stack, summary_ms
+from bench.dynamodb_cost import Index, WriteCost, write_cost
 from tests.e2e.client import ApiClient
 from tests.support import job_body
 
@@ -64,13 +67,37 @@ def delivery_latency(api_url: str, jobs: int) -> list[float]:
     return latencies
 
 
-def heartbeat_cost() -> tuple[dict[str, int], int]:
-    """Count the DynamoDB calls one steady-state heartbeat makes, on moto in process."""
+@dataclass
+class HeartbeatCost:
+    calls: dict[str, int]
+    writes: list[WriteCost]
+
+    def line(self) -> str:
+        puts = [w for cost in self.writes for w in cost.index_writes]
+        by_index = ", ".join(
+            f"{name} {sum(1 for w in puts if w.index == name and w.kind == 'put')} put"
+            f"+{sum(1 for w in puts if w.index == name and w.kind == 'delete')} delete"
+            for name in dict.fromkeys(w.index for w in puts)
+        )
+        table = sum(c.table_units for c in self.writes)
+        index = sum(c.index_units for c in self.writes)
+        sizes = "/".join(str(c.item_size) for c in self.writes)
+        return (
+            f"DynamoDB calls {self.calls}; table items written {len(self.writes)} "
+            f"(provider item {sizes} bytes by DynamoDB sizing); "
+            f"GSI entries written {len(puts)} ({by_index or 'none'}); "
+            f"write units {table} table + {index} index = {table + index}"
+        )
+
+
+def heartbeat_costs() -> dict[str, HeartbeatCost]:
+    """One steady-state heartbeat and one that brings an Offline provider back, on moto in process:
+    the calls the domain makes, and what each write costs by DynamoDB's rules (bench.dynamodb_cost)."""
     import os
 
     os.environ.update(AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
     os.environ.pop("AWS_ENDPOINT_URL", None)
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime, timedelta
 
     import boto3
     from moto import mock_aws
@@ -83,25 +110,60 @@ def heartbeat_cost() -> tuple[dict[str, int], int]:
     from worldland.models.providers import HeartbeatRequest, RegisterRequest
 
     template = load_template(ROOT / "template.yaml")
+    props = template.resources["ProvidersTable"]["Properties"]
+    table_keys = tuple(k["AttributeName"] for k in props["KeySchema"])
+    indexes = [Index.from_template(i) for i in props.get("GlobalSecondaryIndexes", [])]
     with mock_aws():
-        ddb = boto3.client("dynamodb")
+        ddb = boto3.client("dynamodb")  # not the domain's client: reading images is not counted
         for name in ("ProvidersTable", "ProviderGpusTable"):
-            props = template.resources[name]["Properties"]
+            spec = template.resources[name]["Properties"]
             keys = ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")
-            ddb.create_table(TableName=name, **{k: props[k] for k in keys})
+            ddb.create_table(TableName=name, **{k: spec[k] for k in keys})
         dynamodb.client.cache_clear()
         repo = ProviderRepository("ProvidersTable", "ProviderGpusTable")
         wallet = "0x" + "ab" * 20
         register = RegisterRequest.model_validate({"spec": provider_spec(), "capacity": {"gpu_price_per_hour": 0.5}})
-        provider_id = domain.register(register, wallet, repo, datetime.now(UTC)).provider_id
-        domain.heartbeat(provider_id, wallet, HeartbeatRequest(), repo, datetime.now(UTC))  # Joined -> Available
+        now = datetime.now(UTC)
+        provider_id = domain.register(register, wallet, repo, now).provider_id
+        domain.heartbeat(provider_id, wallet, HeartbeatRequest(), repo, now)  # Joined -> Available
+
         calls: dict[str, int] = {}
-        dynamodb.client().meta.events.register(
-            "before-call.dynamodb.*", lambda model, **_: calls.__setitem__(model.name, calls.get(model.name, 0) + 1)
-        )
-        domain.heartbeat(provider_id, wallet, HeartbeatRequest(), repo, datetime.now(UTC))
-        item = ddb.get_item(TableName="ProvidersTable", Key={"provider_id": {"S": provider_id}})["Item"]
-        return calls, len(str(item))
+        writes: list[WriteCost] = []
+        pending: dict[str, Any] = {}
+
+        def image(params: dict[str, Any]) -> dict[str, Any] | None:
+            got = ddb.get_item(TableName=params["TableName"], Key=params["Key"], ConsistentRead=True)
+            return got.get("Item")
+
+        def before(params: dict[str, Any], model: Any, **_: Any) -> None:
+            calls[model.name] = calls.get(model.name, 0) + 1
+            if model.name in ("PutItem", "TransactWriteItems", "BatchWriteItem"):
+                raise NotImplementedError(f"the cost of {model.name} is not derived here")
+            if model.name in ("UpdateItem", "DeleteItem"):
+                pending.update(params=params, image=image(params))
+
+        def after(model: Any, **_: Any) -> None:
+            if model.name in ("UpdateItem", "DeleteItem"):
+                written = image(pending["params"])
+                if written != pending["image"]:  # a refused conditional write changes nothing
+                    writes.append(write_cost(pending["image"], written, table_keys, indexes))
+
+        events = dynamodb.client().meta.events
+        events.register("before-parameter-build.dynamodb.*", before)
+        events.register("after-call.dynamodb.*", after)
+
+        def measure(beat_at: datetime) -> HeartbeatCost:
+            calls.clear()
+            writes.clear()
+            domain.heartbeat(provider_id, wallet, HeartbeatRequest(), repo, beat_at)
+            return HeartbeatCost(dict(calls), list(writes))
+
+        steady = measure(now + timedelta(seconds=30))
+        seen = ddb.get_item(TableName="ProvidersTable", Key={"provider_id": {"S": provider_id}})["Item"]
+        went_offline = repo.mark_offline(provider_id, seen["last_heartbeat"]["S"], now + timedelta(seconds=200))
+        assert went_offline, "the provider should have gone Offline"
+        returning = measure(now + timedelta(seconds=210))
+        return {"steady (Available)": steady, "Offline -> Available": returning}
 
 
 def main() -> None:
@@ -111,9 +173,8 @@ def main() -> None:
     with local_stack() as stack:
         latencies = delivery_latency(stack.api_url, args.jobs)
     print(f"command delivery (POST /jobs sent -> long poll returned start_rental): {summary_ms(latencies)}")
-    calls, item_size = heartbeat_cost()
-    writes = sum(n for name, n in calls.items() if name in {"UpdateItem", "PutItem", "TransactWriteItems"})
-    print(f"one heartbeat: DynamoDB calls {calls}; items written: {writes} (the provider item, ~{item_size} bytes)")
+    for case, cost in heartbeat_costs().items():
+        print(f"one heartbeat, {case}: {cost.line()}")
 
 
 if __name__ == "__main__":
