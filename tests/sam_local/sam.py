@@ -212,6 +212,7 @@ class SamLocal:
     def start_api(self, *, startup_timeout: float = 180) -> Iterator[str]:
         """`sam local start-api` on a free port; yields its base URL and stops it afterwards."""
         port = free_port()
+        before = _lambda_containers()
         log = (self.workdir / f"start-api-{port}.log").open("w")
         process = subprocess.Popen(
             [str(SAM), "local", "start-api", "--port", str(port), "--host", "127.0.0.1", *self._common()],
@@ -235,6 +236,24 @@ class SamLocal:
                 process.kill()
                 process.wait(timeout=10)
             log.close()
+            # SAM does not always remove its warm containers when it stops: the ones it started here go.
+            left = sorted(_lambda_containers() - before)
+            if left:
+                subprocess.run(["docker", "rm", "--force", *left], capture_output=True, timeout=60, check=False)
+
+
+LAMBDA_LABEL = "sam.cli.container.type=lambda"  # what SAM labels the containers it runs functions in
+
+
+def _lambda_containers() -> set[str]:
+    listed = subprocess.run(
+        ["docker", "ps", "--all", "--quiet", "--no-trunc", "--filter", f"label={LAMBDA_LABEL}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return set(listed.stdout.split())
 
 
 def _wait_for_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:

@@ -1,14 +1,16 @@
 """Every function under `sam build` + `sam local invoke -e events/<sample>.json`, against the emulated AWS.
 
 The route samples replay in the order a developer would use them (tests/integration/test_events.py
-replays the same samples in process); functions with no sample in events/ (schedules, queue
-consumers, the agent's command poll) get an event from `sam local generate-event`.
+replays the same samples in process). The schedule and queue samples run twice: once as they are
+(nothing to do), and once on state that needs them (an expired job, a dead-lettered command, a
+silent provider), with the SQS records built from the real messages in the emulated queues.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +187,9 @@ def test_samples_replay_under_sam_local_invoke(sam: SamLocal, emulation: Emulati
     assert invoke("expiry_sqs").result == {"batchItemFailures": []}
     assert invoke("command_failures_sqs").result == {"batchItemFailures": []}
 
+    # Then the same functions act on real state: an expired job, a dead-lettered command, a silent provider
+    _schedules_and_consumers_act(invoke, emulation, provider_id)
+
     docs = invoke("docs_openapi").http
     assert docs.status == 200, docs.body
     assert "/api/v1/jobs" in docs.body["paths"]
@@ -192,3 +197,78 @@ def test_samples_replay_under_sam_local_invoke(sam: SamLocal, emulation: Emulati
     # Every sample was sent as is at least once
     assert {i.function for i in invoked} == set(targets.values())
     print("\n".join(f"  {i.function:28} {i.seconds:5.1f}s" for i in invoked))
+
+
+PAST = "2001-01-01T00:00:00.000Z"  # stored times are fixed-width ISO strings, so they compare as text
+
+
+def _sqs_event(sample: str, queue_url: str, emulation: Emulation) -> dict[str, Any]:
+    """The sample's SQS event around the messages now in the queue (received, so invisible to others)."""
+    received = emulation.client("sqs").receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, MessageSystemAttributeNames=["All"]
+    )
+    (template,) = sample_event(sample)["Records"]
+    records = [
+        template
+        | {"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"]}
+        | {"attributes": template["attributes"] | m.get("Attributes", {})}
+        for m in received.get("Messages", [])
+    ]
+    assert records, f"nothing in {queue_url}"
+    return {"Records": records}
+
+
+def _gpus_available(emulation: Emulation, provider_id: str) -> int:
+    return int(sum(emulation.item("ProvidersTable", provider_id=provider_id)["gpu_available"].values()))
+
+
+def _schedules_and_consumers_act(invoke: Callable[..., Invocation], emulation: Emulation, provider_id: str) -> None:
+    dynamodb = emulation.client("dynamodb")
+    jobs_table = emulation.names["JobsTable"]
+    free = _gpus_available(emulation, provider_id)
+
+    def new_job(key: str) -> str:
+        event = proxy_event(sample_event("jobs_create"), headers={"Idempotency-Key": key})
+        created = invoke("jobs_create", event).http
+        assert created.status == 201, created.body
+        assert _gpus_available(emulation, provider_id) == free - 1
+        return str(created.body["job_id"])
+
+    # Expiry: a job past expires_at is queued by the sweep and ended by the consumer, its GPU given back
+    expiring = new_job("sam-local-expiry")
+    dynamodb.update_item(
+        TableName=jobs_table,
+        Key={"job_id": {"S": expiring}},
+        UpdateExpression="SET expires_at = :past",
+        ExpressionAttributeValues={":past": {"S": PAST}},
+    )
+    assert invoke("expiry_sweep_schedule").result == {"queued": 1}
+    expiry_queue = emulation.function_environments["ExpiryFunction"]["EXPIRY_QUEUE_URL"]
+    consumed = invoke("expiry_sqs", _sqs_event("expiry_sqs", expiry_queue, emulation)).result
+    assert consumed == {"batchItemFailures": []}
+    assert emulation.item("JobsTable", job_id=expiring)["status"] == "Expired"
+    assert _gpus_available(emulation, provider_id) == free
+
+    # A start command that reached the dead-letter queue fails its job and frees what it held
+    failing = new_job("sam-local-dead-letter")
+    polled = invoke("commands_poll").http
+    starts = [c for c in polled.body["commands"] if c["type"] == "start_rental" and c["job_id"] == failing]
+    assert len(starts) == 1, polled.body
+    (record,) = sample_event("command_failures_sqs")["Records"]
+    body = {k: v for k, v in starts[0].items() if k not in {"receipt", "delivery"}}  # the queued command
+    record["body"] = json.dumps(body)
+    assert invoke("command_failures_sqs", {"Records": [record]}).result == {"batchItemFailures": []}
+    failed = emulation.item("JobsTable", job_id=failing)
+    assert failed["status"] == "Failed", failed
+    assert failed["failure_reason"]
+    assert _gpus_available(emulation, provider_id) == free
+
+    # Staleness: a provider whose last heartbeat is long past goes Offline
+    dynamodb.update_item(
+        TableName=emulation.names["ProvidersTable"],
+        Key={"provider_id": {"S": provider_id}},
+        UpdateExpression="SET last_heartbeat = :past",
+        ExpressionAttributeValues={":past": {"S": PAST}},
+    )
+    assert invoke("staleness_schedule").result == {"offline": 1, "failed_jobs": 0}
+    assert emulation.item("ProvidersTable", provider_id=provider_id)["status"] == "Offline"
