@@ -34,6 +34,9 @@ def test_no_route_answers_5xx_to_generated_input(stack, tmp_path: Path) -> None:
             "--max-examples", "40",
             "--seed", "20261124",
             "--workers", "4",
+            # The agent's long poll answers only after `wait` seconds (20 by default) when nothing is
+            # queued: fuzzing it would only time out. Its ack route and all others are fuzzed.
+            "--exclude-path-regex", "/commands$",
         ],
         cwd=tmp_path,  # schemathesis keeps a .schemathesis/ folder where it runs
         capture_output=True,

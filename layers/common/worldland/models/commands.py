@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -45,7 +45,11 @@ class CommandsResponse(BaseModel):
 
 class AckRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    receipts: list[str] = Field(min_length=1, max_length=10)
+    # SQS receipt handles are printable ASCII of at most 1,024 characters; anything else is refused here
+    # rather than sent to SQS (which cannot even encode a lone surrogate).
+    receipts: list[Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^[\x21-\x7e]+$")]] = Field(
+        min_length=1, max_length=10
+    )
 
 
 class AckResponse(BaseModel):
