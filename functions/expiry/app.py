@@ -1,4 +1,5 @@
-"""SQS consumer: ends each expired job (Expired, resources released once) and tells its node to stop it."""
+"""SQS consumer: ends each due job (Expired at expires_at; Failed when not Running by its start
+deadline), releasing its resources once, and tells its node to stop it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from worldland import clock
 from worldland.api import deps
-from worldland.domain.lifecycle import expire
+from worldland.domain.lifecycle import end_if_due
 from worldland.observability import logger, tracer
 
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -19,8 +20,9 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 def record_handler(record: SQSRecord) -> None:
     job_id = json.loads(record.body)["job_id"]
-    if expire(job_id, deps.jobs(), deps.command_queues(), clock.now()):
-        logger.info("job expired", job_id=job_id)
+    ended = end_if_due(job_id, deps.jobs(), deps.command_queues(), clock.now())
+    if ended is not None:
+        logger.info("due job ended", job_id=job_id, status=ended.value)
 
 
 @logger.inject_lambda_context

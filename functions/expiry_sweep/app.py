@@ -1,4 +1,5 @@
-"""Scheduled every minute: queues jobs past expires_at (from the sparse expiry index) for the expiry consumer."""
+"""Scheduled every minute: queues jobs past expires_at, and jobs not Running by their start deadline
+(both from sparse indexes), for the expiry consumer."""
 
 from __future__ import annotations
 
@@ -22,11 +23,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     settings = get_settings()
     queued = 0
     for _ in ticks(settings.expiry_sweep_seconds, context.get_remaining_time_in_millis):
-        due = deps.jobs().expiring(clock.now())
+        now, jobs = clock.now(), deps.jobs()
+        due = list(dict.fromkeys(jobs.expiring(now) + jobs.start_overdue(now)))
         if due:
             # Duplicates (a job queued by two sweeps) are harmless: expiry is conditioned on the job.
             send_job_ids(settings.expiry_queue_url, due)
-            logger.info("expired jobs queued", count=len(due))
+            logger.info("due jobs queued", count=len(due))
         queued += len(due)
     metrics.add_metric(name="JobsQueuedForExpiry", unit=MetricUnit.Count, value=queued)
     return {"queued": queued}

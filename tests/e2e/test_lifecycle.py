@@ -130,13 +130,13 @@ def _time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def expire_now(stack, job_id: str) -> None:
-    """Move a job's expires_at into the past in the emulator's DynamoDB (durations are whole hours;
-    the handlers keep their real clocks)."""
+def expire_now(stack, job_id: str, deadline: str = "expires_at") -> None:
+    """Move a job's deadline (expires_at, or start_by) into the past in the emulator's DynamoDB
+    (durations are whole hours, the start timeout at least a minute; the handlers keep their real clocks)."""
     stack.boto3_client("dynamodb").update_item(
         TableName=stack.resources["JobsTable"],
         Key={"job_id": {"S": job_id}},
-        UpdateExpression="SET expires_at = :past",
+        UpdateExpression=f"SET {deadline} = :past",
         ConditionExpression="attribute_exists(job_id)",
         ExpressionAttributeValues={":past": {"S": _time(datetime.now(UTC) - timedelta(seconds=1))}},
     )
@@ -166,8 +166,28 @@ def test_a_job_ends_on_its_own_at_expires_at(fast_stack) -> None:
     assert (stop["type"], stop["job_id"]) == ("stop_rental", job_id)
     # It went schedule -> sweep -> ExpiryQueue -> consumer, not some other way
     log = fast_stack.log_path.read_text()
-    assert "expired jobs queued" in log
-    assert any("job expired" in line and job_id in line for line in log.splitlines())
+    assert "due jobs queued" in log
+    assert any("due job ended" in line and job_id in line and "Expired" in line for line in log.splitlines())
+
+
+def test_a_start_the_provider_never_picks_up_fails_at_its_deadline(fast_stack) -> None:
+    # Given a job whose start_rental the provider's agent never polls for
+    provider = ApiClient(fast_stack.api_url).sign_in()
+    provider_id = provider.register_provider(hostname="silent-agent-host")
+    customer = ApiClient(fast_stack.api_url).sign_in()
+    job_id = customer.call("POST", "/api/v1/jobs", json=job_body(provider_id, duration_hours=2)).json()["job_id"]
+    assert customer.capacity(provider_id)["in_use_gpus"] == {"RTX-4090": 1}
+    # When its start deadline passes
+    expire_now(fast_stack, job_id, "start_by")
+    # Then the sweep, the queue and the consumer fail it with the reason and give its GPU back
+    failed = wait_for(
+        lambda: (j := customer.call("GET", f"/api/v1/jobs/{job_id}").json())["status"] == "Failed" and j, 20
+    )
+    assert failed["failure_reason"].startswith("The provider did not start the rental within")
+    assert customer.capacity(provider_id)["in_use_gpus"] == {"RTX-4090": 0}
+    # And the agent, should it come back, is told to stop whatever it started, after the start
+    commands = wait_for(lambda: len(c := poll(provider, provider_id, wait=5)) == 2 and c, 15)
+    assert [c["type"] for c in commands] == ["start_rental", "stop_rental"]
 
 
 def test_delete_expiry_and_failure_at_the_same_moment_release_once(fast_stack) -> None:

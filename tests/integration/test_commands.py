@@ -139,6 +139,9 @@ def test_every_command_queue_call_a_function_makes_is_one_its_role_allows(
     delivered = node.poll()
     assert len(delivered) == 4  # three starts, one stop
     assert node.ack(*(c["receipt"] for c in delivered)).body["acknowledged"] == 4
+    function[0] = "NodesFunction"
+    for job_id in jobs[:2]:  # both run (a job still not Running at its start deadline would fail instead)
+        assert node.report(job_id, state="running", ssh_port=30000 + len(job_id)).status == 200
 
     function[0] = "ExpiryFunction"
     clock.advance(3601)

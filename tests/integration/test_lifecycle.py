@@ -221,6 +221,7 @@ def test_job_expires_through_the_sweep_and_the_queue(
     job_id = create_job(lambdas, node, customer, duration_hours=1)["job_id"]
     early = create_job(lambdas, node, customer, duration_hours=2)["job_id"]
     node.ack(*(c["receipt"] for c in node.poll()))
+    assert node.report(early, state="running", ssh_port=30002).status == 200
     # When an hour and a second have passed, the sweep queues exactly the job that is due
     clock.advance(3601)
     assert lambdas("expiry_sweep", {}, OneTickContext()) == {"queued": 1}
@@ -233,12 +234,62 @@ def test_job_expires_through_the_sweep_and_the_queue(
     expired = get_job(lambdas, customer, job_id)
     assert expired["status"] == "Expired"
     assert expired["ended_at"] is not None
-    assert get_job(lambdas, customer, early)["status"] == "Pending"
+    assert get_job(lambdas, customer, early)["status"] == "Running"
     assert in_use(lambdas, node.provider_id) == (1, 8, 32 * 1024)
     (stop,) = node.poll()
     assert (stop["type"], stop["job_id"]) == ("stop_rental", job_id)
     # And the expired job is no longer in the expiry index
     assert lambdas("expiry_sweep", {}, OneTickContext()) == {"queued": 0}
+
+
+def test_a_start_that_never_comes_fails_the_job_at_its_deadline(
+    lambdas: Lambdas, node: Node, clock: Clock, aws: dict[str, str]
+) -> None:
+    # Given three 2-hour jobs: one the node never picks up, one it is still pulling, one Running
+    customer = new_wallet().address
+    lost, pulling, running = (create_job(lambdas, node, customer, duration_hours=2)["job_id"] for _ in range(3))
+    node.ack(*(c["receipt"] for c in node.poll()))
+    assert node.report(pulling, state="starting", progress={"phase": "pulling", "percent": 40}).status == 200
+    assert node.report(running, state="running", ssh_port=30003).status == 200
+    # When the start deadline (StartTimeoutSeconds, an hour by default) has not passed, nothing is due
+    clock.advance(3599)
+    assert lambdas("expiry_sweep", {}, OneTickContext()) == {"queued": 0}
+    # When it has, the sweep queues exactly the two that never reached Running
+    clock.advance(2)
+    assert lambdas("expiry_sweep", {}, OneTickContext()) == {"queued": 2}
+    event = sqs_event(aws["ExpiryQueue"], receive_all(aws["ExpiryQueue"]))
+    assert lambdas("expiry", event) == {"batchItemFailures": []}
+    assert lambdas("expiry", event) == {"batchItemFailures": []}  # a duplicate delivery changes nothing
+    # Then both are Failed with the reason, their resources released once, and the node told to stop them
+    for job_id in (lost, pulling):
+        failed = get_job(lambdas, customer, job_id)
+        assert failed["status"] == "Failed", failed
+        assert failed["failure_reason"] == "The provider did not start the rental within 60 minutes."
+    assert get_job(lambdas, customer, running)["status"] == "Running"
+    assert in_use(lambdas, node.provider_id) == (1, 8, 32 * 1024)
+    stops = {c["job_id"] for c in node.poll() if c["type"] == "stop_rental"}
+    assert stops == {lost, pulling}
+    # And neither is found by the sweep again
+    assert lambdas("expiry_sweep", {}, OneTickContext()) == {"queued": 0}
+
+
+def test_a_job_that_starts_after_it_was_queued_for_its_deadline_is_left_running(
+    lambdas: Lambdas, node: Node, clock: Clock, aws: dict[str, str]
+) -> None:
+    # Given a job queued by the sweep at its start deadline
+    customer = new_wallet().address
+    job_id = create_job(lambdas, node, customer, duration_hours=2)["job_id"]
+    node.ack(*(c["receipt"] for c in node.poll()))
+    clock.advance(3601)
+    assert lambdas("expiry_sweep", {}, OneTickContext()) == {"queued": 1}
+    # When the node's Running report lands before the consumer runs
+    assert node.report(job_id, state="running", ssh_port=30004).status == 200
+    assert lambdas("expiry", sqs_event(aws["ExpiryQueue"], receive_all(aws["ExpiryQueue"]))) == {
+        "batchItemFailures": []
+    }
+    # Then the rental goes on: the deadline only ever ends a job that has not started
+    assert get_job(lambdas, customer, job_id)["status"] == "Running"
+    assert in_use(lambdas, node.provider_id) == (1, 8, 32 * 1024)
 
 
 def test_delete_expiry_and_failure_of_one_job_release_once(lambdas: Lambdas, node: Node, clock: Clock, aws) -> None:
@@ -262,3 +313,11 @@ def test_starting_report_without_progress_is_accepted(lambdas: Lambdas, node: No
     answer = node.report(job_id, state="starting")
     assert answer.status == 200, answer.body
     assert answer.body["progress"] is None
+
+
+@pytest.mark.parametrize("receipt", ["", "has space", "\ud800", "nul\x00", "x" * 1025])
+def test_a_malformed_receipt_is_refused_with_422(lambdas: Lambdas, node: Node, receipt: str) -> None:
+    # A receipt SQS could never have issued is refused before it reaches SQS (found by fuzzing: it was a 5xx)
+    answer = node.ack(receipt)
+    assert answer.status == 422, answer.body
+    assert answer.body["error"]["details"][0]["field"].startswith("receipts")

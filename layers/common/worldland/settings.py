@@ -30,6 +30,7 @@ class Settings(BaseModel):
     staleness_check_seconds: int = Field(default=30, ge=1)
     provider_loss_grace_seconds: int = Field(default=600, ge=0)
     expiry_sweep_seconds: int = Field(default=30, ge=1)
+    start_timeout_seconds: int = Field(default=3600, ge=1)
 
     @classmethod
     def from_env(cls) -> Settings:

@@ -13,7 +13,11 @@ PROVIDER_INDEX = "ProviderIndex"
 EXPIRY_INDEX = "ExpiryIndex"
 # Jobs that hold resources carry this attribute and so appear in the sparse ExpiryIndex.
 EXPIRY_BUCKET = "active"
+START_DEADLINE_INDEX = "StartDeadlineIndex"
+# Jobs with a start deadline that are not Running yet carry this one (sparse StartDeadlineIndex).
+START_BUCKET = "starting"
 HOLDING = [JobStatus.AWAITING_PAYMENT, JobStatus.PENDING, JobStatus.STARTING, JobStatus.RUNNING]
+NOT_STARTED = [JobStatus.AWAITING_PAYMENT, JobStatus.PENDING, JobStatus.STARTING]
 
 
 def _job(item: dict[str, Any]) -> JobRecord:
@@ -103,7 +107,7 @@ class JobRepository:
             {
                 "Put": {
                     "TableName": self.jobs_table,
-                    "Item": ddb.to_item(job.model_dump() | {"expiry_bucket": EXPIRY_BUCKET}),
+                    "Item": ddb.to_item(job.model_dump() | _index_buckets(job)),
                     "ConditionExpression": "attribute_not_exists(job_id)",
                 }
             },
@@ -129,17 +133,20 @@ class JobRepository:
         with ddb.translated_errors():
             ddb.client().transact_write_items(TransactItems=actions)
 
-    def end(self, job: JobRecord, status: JobStatus, fields: dict[str, Any]) -> None:
+    def end(
+        self, job: JobRecord, status: JobStatus, fields: dict[str, Any], from_statuses: list[JobStatus] = HOLDING
+    ) -> None:
         """Move a job that holds resources to `status` and give its resources back, exactly once.
 
-        Conditioned on the job not being released yet: of concurrent enders (delete, expiry, failure,
-        a duplicate delivery) exactly one succeeds; the others get TransactionCancelled.
+        Conditioned on the job not being released yet (and being in one of `from_statuses`): of
+        concurrent enders (delete, expiry, failure, a duplicate delivery) exactly one succeeds; the
+        others get TransactionCancelled.
         """
         memory_mb = job.memory_gb * 1024
         sets = {"status": status, "released": True} | fields
         names = {f"#f{i}": name for i, name in enumerate(sets)}
         values = {f":f{i}": ddb.to_value(value) for i, value in enumerate(sets.values())}
-        holding = {f":h{i}": {"S": s.value} for i, s in enumerate(HOLDING)}
+        holding = {f":h{i}": {"S": s.value} for i, s in enumerate(from_statuses)}
         actions: list[Any] = [
             {
                 "Update": {
@@ -147,7 +154,7 @@ class JobRepository:
                     "Key": {"job_id": {"S": job.job_id}},
                     "UpdateExpression": "SET "
                     + ", ".join(f"#f{i} = :f{i}" for i in range(len(sets)))
-                    + " REMOVE expiry_bucket",
+                    + " REMOVE expiry_bucket, start_bucket",
                     "ConditionExpression": (
                         f"attribute_exists(job_id) AND released = :no AND #st IN ({', '.join(holding)})"
                     ),
@@ -184,6 +191,8 @@ class JobRepository:
     ) -> JobRecord:
         """Set fields on a job that is in one of `from_statuses` (None removes); ConditionFailed otherwise."""
         remove = (*remove, *(name for name, value in fields.items() if value is None))
+        if fields.get("status") not in (None, *NOT_STARTED):
+            remove = (*remove, "start_bucket")  # started (or ended): out of the start-deadline sweep
         fields = {name: value for name, value in fields.items() if value is not None}
         names = {f"#f{i}": name for i, name in enumerate(fields)}
         values = {f":f{i}": ddb.to_value(value) for i, value in enumerate(fields.values())}
@@ -216,6 +225,19 @@ class JobRepository:
             answer = ddb.client().query(**args)
         return [item["job_id"]["S"] for item in answer.get("Items", [])]
 
+    def start_overdue(self, now: datetime, limit: int = 1000) -> list[str]:
+        """Ids of jobs not Running yet whose start deadline has passed, oldest first."""
+        args: dict[str, Any] = {
+            "TableName": self.jobs_table,
+            "IndexName": START_DEADLINE_INDEX,
+            "KeyConditionExpression": "start_bucket = :b AND start_by <= :now",
+            "ExpressionAttributeValues": {":b": {"S": START_BUCKET}, ":now": ddb.to_value(now)},
+            "Limit": limit,
+        }
+        with ddb.translated_errors():
+            answer = ddb.client().query(**args)
+        return [item["job_id"]["S"] for item in answer.get("Items", [])]
+
     def holding_on_provider(self, provider_id: str) -> list[JobRecord]:
         """The provider's jobs that still hold resources."""
         holding = {f":h{i}": {"S": s.value} for i, s in enumerate(HOLDING)}
@@ -232,3 +254,11 @@ class JobRepository:
             for page in ddb.client().get_paginator("query").paginate(**args):
                 jobs += [_job(item) for item in page.get("Items", [])]
         return jobs
+
+
+def _index_buckets(job: JobRecord) -> dict[str, str]:
+    """The sparse index keys a new job carries: expiry always, the start deadline when it has one."""
+    buckets = {"expiry_bucket": EXPIRY_BUCKET}
+    if job.start_by is not None:
+        buckets["start_bucket"] = START_BUCKET
+    return buckets

@@ -62,6 +62,7 @@ def create_job(
         if password and password_hash is None:
             password_hash = _crypt(password)  # deliberately slow: only for a request that may succeed
         job = _job_record(request, owner, provider, model, now, fingerprint, password_hash)
+        job.start_by = min(job.expires_at, now + timedelta(seconds=settings.start_timeout_seconds))
         idempotency = (key, int(now.timestamp()) + settings.idempotency_ttl_seconds) if key else None
         outcome = _allocate(job, idempotency, jobs)
         if outcome == "allocated":

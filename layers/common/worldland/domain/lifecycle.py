@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from worldland.dal.commands import CommandQueues
 from worldland.dal.errors import ConditionFailed, StorageError, TransactionCancelled
-from worldland.dal.jobs import JobRepository
+from worldland.dal.jobs import HOLDING, NOT_STARTED, JobRepository
 from worldland.dal.providers import ProviderRepository
 from worldland.domain.retry import ATTEMPTS, backoff
 from worldland.errors import Conflict, NotFound
@@ -57,19 +57,20 @@ def end_job(
     jobs: JobRepository,
     queues: CommandQueues | None,
     now: datetime,
+    from_statuses: list[JobStatus] = HOLDING,
 ) -> JobRecord | None:
     """Move a job that holds resources to Terminating / Failed / Expired and release them, once.
 
-    Returns the ended job, or None when another ender got there first. With `queues`, the node
-    is told to stop the container (a stop for a container that never started is acknowledged
-    and reported ended by the agent).
+    Returns the ended job, or None when another ender got there first (or the job has left
+    `from_statuses`). With `queues`, the node is told to stop the container (a stop for a
+    container that never started is acknowledged and reported ended by the agent).
     """
     fields: dict[str, object] = {"ended_at": now} if status in ENDED_STATUSES else {"terminate_requested_at": now}
     if reason:
         fields["failure_reason"] = reason
     for attempt in range(ATTEMPTS):
         try:
-            jobs.end(job, status, fields)
+            jobs.end(job, status, fields, from_statuses)
             break
         except TransactionCancelled as cancelled:
             if not cancelled.conflicted:
@@ -196,12 +197,23 @@ def check_staleness(
     return offline, failed
 
 
-def expire(job_id: str, jobs: JobRepository, queues: CommandQueues, now: datetime) -> bool:
-    """End a job whose time is up. False when there was nothing to do (already ended, not yet due)."""
+def end_if_due(job_id: str, jobs: JobRepository, queues: CommandQueues, now: datetime) -> JobStatus | None:
+    """End a job whose time is up: Expired at `expires_at`; Failed when it is still not Running at
+    its start deadline. Returns the status it ended in, None when there was nothing to do (already
+    ended, not yet due, or it started meanwhile)."""
     job = jobs.get(job_id)
-    if job is None or not job.status.holds_resources or job.expires_at > now:
-        return False
-    return end_job(job, JobStatus.EXPIRED, None, jobs, queues, now) is not None
+    if job is None or not job.status.holds_resources:
+        return None
+    if job.expires_at <= now:
+        ended = end_job(job, JobStatus.EXPIRED, None, jobs, queues, now)
+    elif job.status in NOT_STARTED and job.start_by is not None and job.start_by <= now:
+        minutes = round((job.start_by - job.created_at).total_seconds() / 60)
+        reason = f"The provider did not start the rental within {minutes} minutes."
+        # Only from a not-yet-running state: a Running report landing now wins over the deadline.
+        ended = end_job(job, JobStatus.FAILED, reason, jobs, queues, now, NOT_STARTED)
+    else:
+        return None
+    return ended.status if ended else None
 
 
 def dead_lettered(command_: Command, jobs: JobRepository, max_deliveries: int, now: datetime) -> str:

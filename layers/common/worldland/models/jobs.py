@@ -98,6 +98,9 @@ class JobRecord(Job):
     ssh_password_hash: str | None = None
     ssh_public_key: str | None = None
     request_hash: str | None = None
+    # Not Running by then: Failed and released (a start the node never picked up must not hold a GPU
+    # until expires_at). None on records written before the deadline existed.
+    start_by: UtcTime | None = None
 
     def to_public(self) -> Job:
         return Job.model_validate(self.model_dump(include=set(Job.model_fields)))
