@@ -214,24 +214,20 @@ class JobRepository:
 
     def expiring(self, now: datetime, limit: int = 1000) -> list[str]:
         """Ids of jobs that hold resources and whose expires_at has passed, oldest first."""
-        args: dict[str, Any] = {
-            "TableName": self.jobs_table,
-            "IndexName": EXPIRY_INDEX,
-            "KeyConditionExpression": "expiry_bucket = :b AND expires_at <= :now",
-            "ExpressionAttributeValues": {":b": {"S": EXPIRY_BUCKET}, ":now": ddb.to_value(now)},
-            "Limit": limit,
-        }
-        with ddb.translated_errors():
-            answer = ddb.client().query(**args)
-        return [item["job_id"]["S"] for item in answer.get("Items", [])]
+        return self._due(EXPIRY_INDEX, ("expiry_bucket", EXPIRY_BUCKET), "expires_at", now, limit)
 
     def start_overdue(self, now: datetime, limit: int = 1000) -> list[str]:
         """Ids of jobs not Running yet whose start deadline has passed, oldest first."""
+        return self._due(START_DEADLINE_INDEX, ("start_bucket", START_BUCKET), "start_by", now, limit)
+
+    def _due(self, index: str, bucket: tuple[str, str], deadline: str, now: datetime, limit: int) -> list[str]:
+        """A sparse deadline index: the ids in `bucket` whose `deadline` is at or before `now`."""
         args: dict[str, Any] = {
             "TableName": self.jobs_table,
-            "IndexName": START_DEADLINE_INDEX,
-            "KeyConditionExpression": "start_bucket = :b AND start_by <= :now",
-            "ExpressionAttributeValues": {":b": {"S": START_BUCKET}, ":now": ddb.to_value(now)},
+            "IndexName": index,
+            "KeyConditionExpression": "#b = :b AND #d <= :now",
+            "ExpressionAttributeNames": {"#b": bucket[0], "#d": deadline},
+            "ExpressionAttributeValues": {":b": {"S": bucket[1]}, ":now": ddb.to_value(now)},
             "Limit": limit,
         }
         with ddb.translated_errors():
