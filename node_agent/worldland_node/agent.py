@@ -36,6 +36,7 @@ class Agent:
         self._loops: list[Loop] = []
         self._runtime: DockerRuntime | None = None
         self._nvml: ModuleType | None = None
+        self._unreadable_metrics: set[str] = set()  # NVML metrics already logged as unreadable
 
     def start(self) -> None:
         """Everything up to running loops; raises only on what waiting cannot fix (a bad key, no GPUs, the
@@ -232,7 +233,7 @@ class Agent:
         return {
             "status": "Available",
             "active_jobs": active_jobs,
-            "gpu_metrics": gpu_metrics(self._nvml),
+            "gpu_metrics": gpu_metrics(self._nvml, self._unreadable_metrics),
             "mining": self.mining.report() if self.mining else {"state": "stopped"},
             "timestamp": utc_now().isoformat().replace("+00:00", "Z"),
         }

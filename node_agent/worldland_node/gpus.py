@@ -79,47 +79,48 @@ def detect_gpus(
     return GpuInventory(tuple(Gpu(i, gpu_type, gpu_memory_gb * 1024) for i in range(gpu_count)), detected=False)
 
 
-def gpu_metrics(nvml: ModuleType | None) -> list[dict[str, Any]]:
+def gpu_metrics(nvml: ModuleType | None, said: set[str] | None = None) -> list[dict[str, Any]]:
     """Per-GPU utilization, temperature and memory for the heartbeat; [] without NVML.
 
     Each metric is read on its own: a GPU that does not support one (NVMLError_NotSupported is common
-    for utilization and temperature on some boards) reports None for it, never failing the heartbeat."""
+    for utilization and temperature on some boards) reports None for it, never failing the heartbeat.
+    `said` (the caller's, kept across heartbeats) holds the metrics already logged as unreadable, so
+    each is said once rather than every 30 s."""
     if nvml is None:
         return []
-    count = _read("GPU count", lambda: int(nvml.nvmlDeviceGetCount()))
-    return [_one_gpu(nvml, index) for index in range(count or 0)]
+    said = set() if said is None else said
+    count = _read("GPU count", lambda: int(nvml.nvmlDeviceGetCount()), said)
+    return [_one_gpu(nvml, index, said) for index in range(count or 0)]
 
 
-def _one_gpu(nvml: ModuleType, index: int) -> dict[str, Any]:
+def _one_gpu(nvml: ModuleType, index: int, said: set[str]) -> dict[str, Any]:
     metrics: dict[str, Any] = {"index": index} | dict.fromkeys(
         ("name", "utilization_pct", "temperature_c", "memory_used_mb", "memory_total_mb")
     )
-    handle = _read(f"GPU {index}", lambda: nvml.nvmlDeviceGetHandleByIndex(index))
+    handle = _read(f"GPU {index}", lambda: nvml.nvmlDeviceGetHandleByIndex(index), said)
     if handle is None:
         return metrics
-    metrics["name"] = _read(f"GPU {index} name", lambda: _text(nvml.nvmlDeviceGetName(handle))[:128])
-    utilization = _read(f"GPU {index} utilization", lambda: float(nvml.nvmlDeviceGetUtilizationRates(handle).gpu))
+    metrics["name"] = _read(f"GPU {index} name", lambda: _text(nvml.nvmlDeviceGetName(handle))[:128], said)
+    utilization = _read(f"GPU {index} utilization", lambda: float(nvml.nvmlDeviceGetUtilizationRates(handle).gpu), said)
     metrics["utilization_pct"] = _within(utilization, 0, 100)
     temperature = _read(
         f"GPU {index} temperature",
         lambda: float(nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU)),
+        said,
     )
     metrics["temperature_c"] = _within(temperature, -50, 150)
-    memory = _read(f"GPU {index} memory", lambda: _memory_mb(nvml.nvmlDeviceGetMemoryInfo(handle)))
+    memory = _read(f"GPU {index} memory", lambda: _memory_mb(nvml.nvmlDeviceGetMemoryInfo(handle)), said)
     if memory is not None:
         metrics["memory_used_mb"], metrics["memory_total_mb"] = memory
     return metrics
 
 
-_unreadable: set[str] = set()  # metrics already said to be unreadable: said once, not every heartbeat
-
-
-def _read(what: str, read: Callable[[], T]) -> T | None:
+def _read(what: str, read: Callable[[], T], said: set[str]) -> T | None:
     try:
         return read()
     except Exception as error:  # NVMLError_NotSupported, _GpuIsLost, _Unknown, ...: that metric is unknown
-        if what not in _unreadable:
-            _unreadable.add(what)
+        if what not in said:
+            said.add(what)
             log.warning("NVML: %s unreadable (%s: %s); reported as unknown", what, type(error).__name__, error)
         return None
 

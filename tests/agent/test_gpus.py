@@ -125,9 +125,7 @@ class NVMLError_NotSupported(Exception):  # pynvml's own spelling
     pass
 
 
-def test_a_metric_a_gpu_does_not_support_is_unknown_not_a_failed_heartbeat(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_metric_a_gpu_does_not_support_is_unknown_not_a_failed_heartbeat(caplog: pytest.LogCaptureFixture) -> None:
     # Given three GPUs: one without utilization, one without a temperature sensor, one NVML cannot open at all
     module = fake_pynvml(["Tesla T4"] * 3)
 
@@ -149,11 +147,11 @@ def test_a_metric_a_gpu_does_not_support_is_unknown_not_a_failed_heartbeat(
     module.nvmlDeviceGetUtilizationRates = utilization  # type: ignore[attr-defined]
     module.nvmlDeviceGetTemperature = temperature  # type: ignore[attr-defined]
     module.nvmlDeviceGetHandleByIndex = handle_by_index  # type: ignore[attr-defined]
-    monkeypatch.setattr("worldland_node.gpus._unreadable", set())  # nothing said yet in this process
     caplog.set_level(logging.WARNING)
-    # When the heartbeat's metrics are read, twice
-    metrics = gpu_metrics(module)
-    gpu_metrics(module)
+    # When the heartbeat's metrics are read, twice, by one agent
+    said: set[str] = set()
+    metrics = gpu_metrics(module, said)
+    gpu_metrics(module, said)
     # Then each GPU says what is known, None for the rest, and the platform takes it
     assert metrics[0]["utilization_pct"] is None
     assert metrics[0]["temperature_c"] == 60.0
