@@ -321,3 +321,13 @@ def test_a_malformed_receipt_is_refused_with_422(lambdas: Lambdas, node: Node, r
     answer = node.ack(receipt)
     assert answer.status == 422, answer.body
     assert answer.body["error"]["details"][0]["field"].startswith("receipts")
+
+
+def test_a_receipt_sent_twice_in_one_ack_is_acknowledged_once(lambdas: Lambdas, node: Node) -> None:
+    # Found by fuzzing: a batch repeating a receipt was a 503
+    create_job(lambdas, node, new_wallet().address)
+    (start,) = node.poll()
+    answer = node.ack(start["receipt"], start["receipt"], "not-a-receipt")
+    assert answer.status == 200, answer.body
+    assert answer.body == {"acknowledged": 1, "failed": ["not-a-receipt"]}
+    assert node.poll() == []

@@ -39,4 +39,4 @@ def poll_commands(
 def ack_commands(provider_id: ProviderId, request: AckRequest) -> AckResponse:
     owned_provider(provider_id, caller_wallet(router), deps.providers())
     failed = deps.command_queues().ack(provider_id, request.receipts)
-    return AckResponse(acknowledged=len(request.receipts) - len(failed), failed=failed)
+    return AckResponse(acknowledged=len(set(request.receipts)) - len(failed), failed=failed)

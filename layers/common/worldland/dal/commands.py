@@ -132,6 +132,8 @@ class CommandQueues:
         url = self.url(provider_id)
         if url is None:
             return receipts
+        # Each receipt once: a repeat acknowledges nothing more, and SQS emulations refuse a batch with one.
+        receipts = list(dict.fromkeys(receipts))
         entries = [{"Id": str(i), "ReceiptHandle": r} for i, r in enumerate(receipts)]
         try:
             answer = client().delete_message_batch(QueueUrl=url, Entries=entries)  # type: ignore[arg-type]
