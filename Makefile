@@ -14,7 +14,7 @@ export PYENV_VERSION ?= $(shell pyenv versions --bare 2>/dev/null | grep -E '^$(
 
 REQUIREMENTS := layers/common/requirements.txt $(wildcard functions/*/requirements.txt)
 
-.PHONY: help setup run test lint format validate build deploy clean bench docker-engine lambda-base-image rental-image
+.PHONY: help setup run test lint format validate build deploy clean bench docker-engine lambda-base-image rental-image agent-min-python
 
 help:
 	@echo "make run       the whole platform on this machine (API on http://127.0.0.1:$(PORT)), with an agent"
@@ -28,6 +28,7 @@ help:
 	@echo "make docker-engine      a running Docker engine (installs docker.io / debootstrap if missing)"
 	@echo "make lambda-base-image  the Lambda python3.12 base image for sam local (built here if it cannot be pulled)"
 	@echo "make rental-image       localhost/worldland-base:latest, the image local rentals ask for"
+	@echo "make agent-min-python   the agent on Python 3.10 (installs, imports, its platform-free tests)"
 
 $(VENV)/.installed: pyproject.toml node_agent/pyproject.toml $(REQUIREMENTS)
 	@command -v python$(PYTHON_VERSION) >/dev/null || { echo "python$(PYTHON_VERSION) not found (pyenv install $(PYTHON_VERSION)?)"; exit 1; }
@@ -42,8 +43,12 @@ setup: $(VENV)/.installed
 run: setup
 	$(PY) -m tests.local_stack --port $(PORT) --parameter-overrides "$(PARAMETER_OVERRIDES)"
 
-test: setup docker-engine lambda-base-image
+test: setup docker-engine lambda-base-image agent-min-python
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The agent on the oldest Python it supports (3.10, Ubuntu 22.04's): installs, imports, its own tests.
+agent-min-python:
+	bash tests/agent/min_python.sh
 
 # `sam local invoke` / `start-api` (and tests/sam_local) need a Docker engine and the Lambda base image.
 docker-engine:
