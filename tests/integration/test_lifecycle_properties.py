@@ -184,7 +184,7 @@ def test_capacity_is_conserved_under_random_interleavings(
     run_state_machine_as_test(
         lifecycle_machine(world),
         settings=settings(
-            max_examples=30,
+            max_examples=50,
             stateful_step_count=70,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
