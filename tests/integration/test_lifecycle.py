@@ -214,6 +214,43 @@ def test_provider_lost_past_grace_fails_its_jobs_once(lambdas: Lambdas, node: No
     assert in_use(lambdas, node.provider_id) == (0, 0, 0)
 
 
+def test_a_lost_provider_is_dealt_with_once_and_again_if_lost_again(
+    lambdas: Lambdas, node: Node, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from worldland.dal.jobs import JobRepository
+
+    looked_up: list[str] = []
+    holding = JobRepository.holding_on_provider
+
+    def counted(self: JobRepository, provider_id: str) -> list:
+        looked_up.append(provider_id)
+        return holding(self, provider_id)
+
+    monkeypatch.setattr(JobRepository, "holding_on_provider", counted)
+    customer = new_wallet().address
+    first = create_job(lambdas, node, customer)["job_id"]
+    # Given a provider lost past the grace period, whose job the grace pass has failed
+    clock.advance(121)
+    lambdas("staleness", {}, OneTickContext())
+    clock.advance(600)
+    assert lambdas("staleness", {}, OneTickContext()) == {"offline": 0, "failed_jobs": 1}
+    assert looked_up == [node.provider_id]
+    # When it stays silent for many more ticks, Then its jobs are never looked up again
+    for _ in range(5):
+        clock.advance(3600)
+        assert lambdas("staleness", {}, OneTickContext()) == {"offline": 0, "failed_jobs": 0}
+    assert looked_up == [node.provider_id]
+    # When it comes back, takes a job and is lost again, Then that job fails too
+    assert node.heartbeat().body["status"] == "Available"
+    second = create_job(lambdas, node, customer)["job_id"]
+    clock.advance(121)
+    lambdas("staleness", {}, OneTickContext())
+    clock.advance(600)
+    assert lambdas("staleness", {}, OneTickContext()) == {"offline": 0, "failed_jobs": 1}
+    assert [get_job(lambdas, customer, j)["status"] for j in (first, second)] == ["Failed", "Failed"]
+    assert in_use(lambdas, node.provider_id) == (0, 0, 0)
+
+
 def test_job_expires_through_the_sweep_and_the_queue(
     lambdas: Lambdas, node: Node, clock: Clock, aws: dict[str, str]
 ) -> None:

@@ -12,6 +12,9 @@ from worldland.models.providers import MiningReport, ProviderRecord, ProviderSta
 
 STATUS_PRICE_INDEX = "StatusPriceIndex"
 STATUS_HEARTBEAT_INDEX = "StatusHeartbeatIndex"
+LOSS_PENDING_INDEX = "LossPendingIndex"
+# Set when a provider goes Offline, removed once its jobs are dealt with or it heartbeats again.
+LOSS_BUCKET = "pending"
 MODEL_PRICE_INDEX = "ModelPriceIndex"
 # Registration re-writes the counters; it is conditioned on this attribute, which every
 # allocation and release bumps, so a registration never overwrites a concurrent allocation.
@@ -115,12 +118,39 @@ class ProviderRepository:
 
     def heartbeat_older_than(self, status: ProviderStatus, cutoff: datetime) -> list[tuple[str, str]]:
         """(provider_id, last_heartbeat) of providers in `status` whose last heartbeat is before `cutoff`."""
+        return self._silent_since(STATUS_HEARTBEAT_INDEX, ("status", status.value), cutoff)
+
+    def loss_pending(self, cutoff: datetime) -> list[tuple[str, str]]:
+        """(provider_id, last_heartbeat) of Offline providers silent since before `cutoff` whose jobs
+        have not been dealt with yet (see `loss_handled`)."""
+        return self._silent_since(LOSS_PENDING_INDEX, ("loss_bucket", LOSS_BUCKET), cutoff)
+
+    def loss_handled(self, provider_id: str, seen_heartbeat: str) -> None:
+        """The lost provider's jobs are dealt with: out of LossPendingIndex (unless it heartbeated since,
+        which takes it out anyway)."""
+        try:
+            with ddb.translated_errors():
+                ddb.client().update_item(
+                    TableName=self.providers_table,
+                    Key={"provider_id": {"S": provider_id}},
+                    UpdateExpression="REMOVE loss_bucket",
+                    ConditionExpression="#s = :offline AND last_heartbeat = :seen",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={
+                        ":offline": {"S": ProviderStatus.OFFLINE.value},
+                        ":seen": {"S": seen_heartbeat},
+                    },
+                )
+        except ConditionFailed:
+            return
+
+    def _silent_since(self, index: str, key: tuple[str, str], cutoff: datetime) -> list[tuple[str, str]]:
         args: dict[str, Any] = {
             "TableName": self.providers_table,
-            "IndexName": STATUS_HEARTBEAT_INDEX,
-            "KeyConditionExpression": "#s = :s AND last_heartbeat < :cutoff",
-            "ExpressionAttributeNames": {"#s": "status"},
-            "ExpressionAttributeValues": {":s": {"S": status.value}, ":cutoff": ddb.to_value(cutoff)},
+            "IndexName": index,
+            "KeyConditionExpression": "#k = :k AND last_heartbeat < :cutoff",
+            "ExpressionAttributeNames": {"#k": key[0]},
+            "ExpressionAttributeValues": {":k": {"S": key[1]}, ":cutoff": ddb.to_value(cutoff)},
         }
         found: list[tuple[str, str]] = []
         with ddb.translated_errors():
@@ -135,7 +165,7 @@ class ProviderRepository:
                 ddb.client().update_item(
                     TableName=self.providers_table,
                     Key={"provider_id": {"S": provider_id}},
-                    UpdateExpression="SET #s = :offline, offline_since = :now",
+                    UpdateExpression="SET #s = :offline, offline_since = :now, loss_bucket = :pending",
                     ConditionExpression="#s = :available AND last_heartbeat = :seen",
                     ExpressionAttributeNames={"#s": "status"},
                     ExpressionAttributeValues={
@@ -143,6 +173,7 @@ class ProviderRepository:
                         ":available": {"S": ProviderStatus.AVAILABLE.value},
                         ":seen": {"S": seen_heartbeat},
                         ":now": ddb.to_value(now),
+                        ":pending": {"S": LOSS_BUCKET},
                     },
                 )
         except ConditionFailed:
@@ -214,7 +245,9 @@ class ProviderRepository:
             answer = ddb.client().update_item(
                 TableName=self.providers_table,
                 Key={"provider_id": {"S": provider_id}},
-                UpdateExpression="SET last_heartbeat = :now, mining = :mining",
+                # A provider that answers is not lost: out of LossPendingIndex in the same write (a no-op
+                # when it was not in it), before its sort key moves there.
+                UpdateExpression="SET last_heartbeat = :now, mining = :mining REMOVE loss_bucket",
                 ConditionExpression="attribute_exists(provider_id) AND wallet_addr = :wallet",
                 ExpressionAttributeValues={
                     ":now": ddb.to_value(now),

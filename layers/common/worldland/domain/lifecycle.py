@@ -177,8 +177,9 @@ def check_staleness(
 ) -> tuple[list[str], list[str]]:
     """Mark silent providers Offline; fail the jobs of those silent past the grace period.
 
-    Both look-ups are index queries for exactly the stale providers (no table scan). Returns
-    (providers marked Offline, jobs failed).
+    Both look-ups are index queries for exactly the providers concerned (no table scan); a lost
+    provider is read by the grace pass until its jobs are dealt with, then never again while it
+    stays silent. Returns (providers marked Offline, jobs failed).
     """
     offline = [
         provider_id
@@ -189,11 +190,14 @@ def check_staleness(
     ]
     failed: list[str] = []
     lost_since = now - timedelta(seconds=stale_seconds + grace_seconds)
-    for provider_id, seen in providers.heartbeat_older_than(ProviderStatus.OFFLINE, lost_since):
+    for provider_id, seen in providers.loss_pending(lost_since):
         for job in jobs.holding_on_provider(provider_id):
             reason = f"The provider stopped answering (last heartbeat {seen})."
             if end_job(job, JobStatus.FAILED, reason, jobs, queues, now):
                 failed.append(job.job_id)
+        # Only once every job is dealt with (an error above leaves it pending for the next tick): then
+        # the provider drops out of the index, and later ticks never read it again while it stays silent.
+        providers.loss_handled(provider_id, seen)
     return offline, failed
 
 
