@@ -128,21 +128,7 @@ class ProviderRepository:
     def loss_handled(self, provider_id: str, seen_heartbeat: str) -> None:
         """The lost provider's jobs are dealt with: out of LossPendingIndex (unless it heartbeated since,
         which takes it out anyway)."""
-        try:
-            with ddb.translated_errors():
-                ddb.client().update_item(
-                    TableName=self.providers_table,
-                    Key={"provider_id": {"S": provider_id}},
-                    UpdateExpression="REMOVE loss_bucket",
-                    ConditionExpression="#s = :offline AND last_heartbeat = :seen",
-                    ExpressionAttributeNames={"#s": "status"},
-                    ExpressionAttributeValues={
-                        ":offline": {"S": ProviderStatus.OFFLINE.value},
-                        ":seen": {"S": seen_heartbeat},
-                    },
-                )
-        except ConditionFailed:
-            return
+        self._if_still(provider_id, ProviderStatus.OFFLINE, seen_heartbeat, "REMOVE loss_bucket", {})
 
     def _silent_since(self, index: str, key: tuple[str, str], cutoff: datetime) -> list[tuple[str, str]]:
         args: dict[str, Any] = {
@@ -160,27 +146,37 @@ class ProviderRepository:
 
     def mark_offline(self, provider_id: str, seen_heartbeat: str, now: datetime) -> bool:
         """Available -> Offline, unless a heartbeat arrived since `seen_heartbeat` (then False)."""
+        return self._if_still(
+            provider_id,
+            ProviderStatus.AVAILABLE,
+            seen_heartbeat,
+            "SET #s = :offline, offline_since = :now, loss_bucket = :pending",
+            {
+                ":offline": {"S": ProviderStatus.OFFLINE.value},
+                ":now": ddb.to_value(now),
+                ":pending": {"S": LOSS_BUCKET},
+            },
+        )
+
+    def _if_still(
+        self, provider_id: str, status: ProviderStatus, seen_heartbeat: str, update: str, values: dict[str, Any]
+    ) -> bool:
+        """Apply `update` if the provider is still in `status` with the heartbeat the caller saw (a
+        heartbeat landing meanwhile wins); False when it is not."""
         try:
             with ddb.translated_errors():
                 ddb.client().update_item(
                     TableName=self.providers_table,
                     Key={"provider_id": {"S": provider_id}},
-                    UpdateExpression="SET #s = :offline, offline_since = :now, loss_bucket = :pending",
-                    ConditionExpression="#s = :available AND last_heartbeat = :seen",
+                    UpdateExpression=update,
+                    ConditionExpression="#s = :was AND last_heartbeat = :seen",
                     ExpressionAttributeNames={"#s": "status"},
-                    ExpressionAttributeValues={
-                        ":offline": {"S": ProviderStatus.OFFLINE.value},
-                        ":available": {"S": ProviderStatus.AVAILABLE.value},
-                        ":seen": {"S": seen_heartbeat},
-                        ":now": ddb.to_value(now),
-                        ":pending": {"S": LOSS_BUCKET},
-                    },
+                    ExpressionAttributeValues={":was": {"S": status.value}, ":seen": {"S": seen_heartbeat}} | values,
                 )
         except ConditionFailed:
             return False
         return True
 
-    # ------------------------------------------------------------------ writes
     def create(self, record: ProviderRecord) -> None:
         """Write a new provider and its listings together; ConditionFailed if the id exists."""
         item = ddb.to_item(record.model_dump()) | {VERSION: {"N": "0"}}
