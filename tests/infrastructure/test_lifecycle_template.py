@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.local_stack.template import load_template
+from tests.infrastructure.conftest import FUNCTION, resources
 from tests.support import ROOT
 
 # Per-provider queues are created at run time under this prefix (COMMAND_QUEUE_PREFIX + digest + .fifo).
@@ -25,15 +25,6 @@ COMMAND_QUEUE_ACTIONS = {
 
 SCHEDULED = {"StalenessFunction": "StalenessCheckSeconds", "ExpirySweepFunction": "ExpirySweepSeconds"}
 SQS_CONSUMERS = {"ExpiryFunction": "ExpiryQueue", "CommandFailuresFunction": "CommandsDeadLetterQueue"}
-
-
-@pytest.fixture(scope="module")
-def template() -> dict[str, Any]:
-    return load_template(ROOT / "template.yaml").body
-
-
-def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
 
 
 def timeout(template: dict[str, Any], function: str) -> int:
@@ -64,7 +55,7 @@ def command_queue_actions(function: dict[str, Any]) -> set[str]:
 
 # ---------------------------------------------------------------- permissions
 def test_each_function_has_exactly_the_command_queue_actions_its_code_needs(template: dict[str, Any]) -> None:
-    for name, function in functions(template).items():
+    for name, function in resources(template, FUNCTION).items():
         assert command_queue_actions(function) == COMMAND_QUEUE_ACTIONS.get(name, set()), name
 
 
@@ -73,7 +64,7 @@ def test_command_queue_permissions_are_scoped_to_the_stack_prefix(template: dict
     prefix = template["Globals"]["Function"]["Environment"]["Variables"]["COMMAND_QUEUE_PREFIX"]
     assert prefix == {"Fn::Sub": "${AWS::StackName}-cmd-"}
     assert COMMAND_QUEUES_ARN.endswith(":" + prefix["Fn::Sub"] + "*")
-    for name, function in functions(template).items():
+    for name, function in resources(template, FUNCTION).items():
         for statement in statements(function):
             sqs_actions = [a for a in _listed(statement["Action"]) if a.startswith("sqs:")]
             if not sqs_actions:
@@ -83,7 +74,8 @@ def test_command_queue_permissions_are_scoped_to_the_stack_prefix(template: dict
 
 
 def test_queue_creation_is_left_to_registration_only(template: dict[str, Any]) -> None:
-    creators = [name for name, f in functions(template).items() if "sqs:CreateQueue" in command_queue_actions(f)]
+    functions = resources(template, FUNCTION)
+    creators = [name for name, f in functions.items() if "sqs:CreateQueue" in command_queue_actions(f)]
     assert creators == ["NodesFunction"]
 
 
@@ -134,7 +126,7 @@ def test_sqs_event_sources_report_partial_batch_failures(template: dict[str, Any
 def test_no_other_function_consumes_a_queue(template: dict[str, Any]) -> None:
     consumers = {
         name
-        for name, function in functions(template).items()
+        for name, function in resources(template, FUNCTION).items()
         for event in function["Properties"].get("Events", {}).values()
         if event["Type"] == "SQS"
     }

@@ -12,19 +12,10 @@ from typing import Any
 
 import pytest
 
-from tests.local_stack.template import load_template
+from tests.infrastructure.conftest import FUNCTION, resources
 from tests.support import EVENTS, ROOT
 
 SAM = shutil.which("sam", path=str(Path(sys.executable).parent)) or shutil.which("sam")
-
-
-@pytest.fixture(scope="module")
-def template() -> dict[str, Any]:
-    return load_template(ROOT / "template.yaml").body
-
-
-def resources(template: dict[str, Any], kind: str) -> dict[str, Any]:
-    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
 
 
 @pytest.mark.parametrize("lint", [False, True], ids=["validate", "validate-lint"])
@@ -44,7 +35,7 @@ def test_sam_validate_passes(lint: bool) -> None:
 
 
 def test_every_function_has_code_a_handler_and_a_sample_event(template: dict[str, Any]) -> None:
-    functions = resources(template, "AWS::Serverless::Function")
+    functions = resources(template, FUNCTION)
     assert {"AuthFunction", "AuthorizerFunction", "ProvidersFunction", "JobsFunction", "NodesFunction"} <= set(
         functions
     )
@@ -91,7 +82,7 @@ def _policy_tables(function: dict[str, Any]) -> dict[str, str]:
 
 
 def test_policies_are_scoped_to_the_tables_each_function_uses(template: dict[str, Any]) -> None:
-    functions = resources(template, "AWS::Serverless::Function")
+    functions = resources(template, FUNCTION)
     assert _policy_tables(functions["ProvidersFunction"]) == {
         "ProvidersTable": "DynamoDBReadPolicy",
         "ProviderGpusTable": "DynamoDBReadPolicy",
@@ -119,7 +110,7 @@ def test_token_secret_comes_from_secrets_manager(template: dict[str, Any]) -> No
 
 def test_only_browsing_and_sign_in_routes_skip_the_authorizer(template: dict[str, Any]) -> None:
     public = set()
-    for function in resources(template, "AWS::Serverless::Function").values():
+    for function in resources(template, FUNCTION).values():
         for event in function["Properties"].get("Events", {}).values():
             if event["Type"] == "Api" and event["Properties"].get("Auth", {}).get("Authorizer") == "NONE":
                 public.add((event["Properties"]["Method"], event["Properties"]["Path"]))
