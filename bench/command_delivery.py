@@ -102,6 +102,7 @@ def heartbeat_costs() -> dict[str, HeartbeatCost]:
     import boto3
     from moto import mock_aws
 
+    from tests.local_stack.provision import provision
     from tests.local_stack.template import load_template
     from tests.support import ROOT, provider_spec
     from worldland.dal import dynamodb
@@ -114,13 +115,10 @@ def heartbeat_costs() -> dict[str, HeartbeatCost]:
     table_keys = tuple(k["AttributeName"] for k in props["KeySchema"])
     indexes = [Index.from_template(i) for i in props.get("GlobalSecondaryIndexes", [])]
     with mock_aws():
+        tables = provision(template, boto3.client, "bench", "us-east-1").refs  # as the local stack does
         ddb = boto3.client("dynamodb")  # not the domain's client: reading images is not counted
-        for name in ("ProvidersTable", "ProviderGpusTable"):
-            spec = template.resources[name]["Properties"]
-            keys = ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")
-            ddb.create_table(TableName=name, **{k: spec[k] for k in keys})
         dynamodb.client.cache_clear()
-        repo = ProviderRepository("ProvidersTable", "ProviderGpusTable")
+        repo = ProviderRepository(tables["ProvidersTable"], tables["ProviderGpusTable"])
         wallet = "0x" + "ab" * 20
         register = RegisterRequest.model_validate({"spec": provider_spec(), "capacity": {"gpu_price_per_hour": 0.5}})
         now = datetime.now(UTC)
@@ -159,7 +157,7 @@ def heartbeat_costs() -> dict[str, HeartbeatCost]:
             return HeartbeatCost(dict(calls), list(writes))
 
         steady = measure(now + timedelta(seconds=30))
-        seen = ddb.get_item(TableName="ProvidersTable", Key={"provider_id": {"S": provider_id}})["Item"]
+        seen = ddb.get_item(TableName=tables["ProvidersTable"], Key={"provider_id": {"S": provider_id}})["Item"]
         went_offline = repo.mark_offline(provider_id, seen["last_heartbeat"]["S"], now + timedelta(seconds=200))
         assert went_offline, "the provider should have gone Offline"
         returning = measure(now + timedelta(seconds=210))
