@@ -11,6 +11,7 @@ import boto3
 import pytest
 
 from tests.integration.conftest import Answer, LambdaContext, Lambdas, proxy_event
+from tests.local_stack.event_sources import sqs_record
 from tests.support import sample_event
 
 
@@ -44,22 +45,7 @@ def sqs_event(queue_url: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
     arn = boto3.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m.get("Attributes", {}),
-                "messageAttributes": {},
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": arn,
-                "awsRegion": "us-east-1",
-            }
-            for m in messages
-        ]
-    }
+    return {"Records": [sqs_record(m, arn, "us-east-1") for m in messages]}
 
 
 def receive_all(queue_url: str) -> list[dict[str, Any]]:

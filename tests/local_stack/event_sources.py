@@ -111,7 +111,7 @@ class EventSources:
                 self._deliver(function, spec["Queue"], url, messages, partial)
 
     def _deliver(self, function: str, arn: str, url: str, messages: list[dict[str, Any]], partial: bool) -> None:
-        event = {"Records": [_record(m, arn, self.region) for m in messages]}
+        event = {"Records": [sqs_record(m, arn, self.region) for m in messages]}
         try:
             result = self.runtime.invoke(function, event)
         except LambdaError as error:
@@ -125,7 +125,8 @@ class EventSources:
             )
 
 
-def _record(message: dict[str, Any], arn: str, region: str) -> dict[str, Any]:
+def sqs_record(message: dict[str, Any], arn: str, region: str) -> dict[str, Any]:
+    """A received SQS message as Lambda's SQS event source hands it to a function."""
     return {
         "messageId": message["MessageId"],
         "receiptHandle": message["ReceiptHandle"],

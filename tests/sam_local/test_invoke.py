@@ -18,8 +18,9 @@ import pytest
 
 from tests.integration.conftest import proxy_event
 from tests.integration.test_events import ORDER, SAMPLE_WALLET
+from tests.local_stack.event_sources import sqs_record
 from tests.sam_local.conftest import Emulation
-from tests.sam_local.sam import Invocation, SamLocal, functions
+from tests.sam_local.sam import REGION, Invocation, SamLocal, functions
 from tests.support import EVENTS, sample_event
 
 pytestmark = pytest.mark.sam_local
@@ -202,20 +203,16 @@ def test_samples_replay_under_sam_local_invoke(sam: SamLocal, emulation: Emulati
 PAST = "2001-01-01T00:00:00.000Z"  # stored times are fixed-width ISO strings, so they compare as text
 
 
-def _sqs_event(sample: str, queue_url: str, emulation: Emulation) -> dict[str, Any]:
-    """The sample's SQS event around the messages now in the queue (received, so invisible to others)."""
-    received = emulation.client("sqs").receive_message(
+def _sqs_event(queue_url: str, emulation: Emulation) -> dict[str, Any]:
+    """The messages now in the queue (received, so invisible to others) as Lambda's SQS event source
+    would deliver them."""
+    sqs = emulation.client("sqs")
+    received = sqs.receive_message(
         QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, MessageSystemAttributeNames=["All"]
-    )
-    (template,) = sample_event(sample)["Records"]
-    records = [
-        template
-        | {"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"]}
-        | {"attributes": template["attributes"] | m.get("Attributes", {})}
-        for m in received.get("Messages", [])
-    ]
-    assert records, f"nothing in {queue_url}"
-    return {"Records": records}
+    ).get("Messages", [])
+    assert received, f"nothing in {queue_url}"
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return {"Records": [sqs_record(m, arn, REGION) for m in received]}
 
 
 def _gpus_available(emulation: Emulation, provider_id: str) -> int:
@@ -244,7 +241,7 @@ def _schedules_and_consumers_act(invoke: Callable[..., Invocation], emulation: E
     )
     assert invoke("expiry_sweep_schedule").result == {"queued": 1}
     expiry_queue = emulation.function_environments["ExpiryFunction"]["EXPIRY_QUEUE_URL"]
-    consumed = invoke("expiry_sqs", _sqs_event("expiry_sqs", expiry_queue, emulation)).result
+    consumed = invoke("expiry_sqs", _sqs_event(expiry_queue, emulation)).result
     assert consumed == {"batchItemFailures": []}
     assert emulation.item("JobsTable", job_id=expiring)["status"] == "Expired"
     assert _gpus_available(emulation, provider_id) == free
